@@ -1,0 +1,41 @@
+# Weir build and test entry points. `make check` is what CI runs.
+GO       ?= go
+PKGS     := ./...
+# Packages whose tests are fast enough to run under the race detector.
+RACE_PKGS := ./log/...
+
+.PHONY: all build check deps lint test test-race fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/weir ./cmd/weir
+
+## check: everything CI runs — test deps, vet/gofmt, tests (race where it fits).
+check: deps lint test-race test
+
+deps:
+	bash scripts/install-test-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+test-race:
+	$(GO) test -race -timeout 15m $(RACE_PKGS)
+
+test:
+	$(GO) test -timeout 20m $(PKGS)
+
+## fuzz: a short run of every fuzz target (longer with FUZZTIME=5m).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./log/batch -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+## bench: the benchmarks recorded in docs/benchmarks.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./log/...
+
+clean:
+	rm -rf bin
