@@ -7,6 +7,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -53,8 +54,18 @@ func main() {
 // run executes the command line and returns the process exit code:
 // 0 ok, 1 error, 2 usage.
 func run(args []string) int {
+	return runIO(args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// runIO is run with explicit standard streams, so tests can drive the CLI
+// in-process. Commands read and write through cmd.InOrStdin, OutOrStdout and
+// ErrOrStderr.
+func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.Execute()
 	if err == nil {
 		return 0
@@ -62,7 +73,7 @@ func run(args []string) int {
 	if code, ok := errors.AsType[exitCode](err); ok {
 		return int(code)
 	}
-	fmt.Fprintln(os.Stderr, "weir:", err)
+	fmt.Fprintln(stderr, "weir:", err)
 	if _, ok := errors.AsType[usageError](err); ok || isCobraUsage(err) {
 		return 2
 	}
