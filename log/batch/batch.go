@@ -121,6 +121,8 @@ const (
 	ReasonRecords                       // records section does not decode
 	ReasonControl                       // control batch where none is allowed
 	ReasonTrailing                      // bytes after the last batch that do not form a batch
+	ReasonDecompress                    // records section does not decompress
+	ReasonTooLarge                      // records inflate beyond the caller's limit
 )
 
 var reasonText = map[Reason]string{
@@ -133,6 +135,8 @@ var reasonText = map[Reason]string{
 	ReasonRecords:     "malformed records",
 	ReasonControl:     "control batch not allowed",
 	ReasonTrailing:    "trailing bytes",
+	ReasonDecompress:  "records do not decompress",
+	ReasonTooLarge:    "decompressed records too large",
 }
 
 // String describes the reason in a few words.
