@@ -1,0 +1,54 @@
+package broker
+
+import (
+	"github.com/weir-broker/weir/broker/wire"
+)
+
+// handler serves one request of its API key. It runs on the connection's
+// read goroutine, in arrival order, so requests from one connection are
+// applied in order. It returns the response to send now, or
+// wire.Response{Deferred: true} after arranging for r.Respond to be called
+// later (a request parked in a purgatory: acks=all produce, long-poll
+// fetch). An error closes the connection.
+type handler func(s *Server, r *wire.Request) (wire.Response, error)
+
+// api is one row of the table: a key, the versions we advertise and serve,
+// and its handler.
+type api struct {
+	key      int16
+	min, max int16
+	handle   handler
+}
+
+// apiTable is the one table of the APIs this broker serves. It drives both
+// dispatch and the ApiVersions answer, so what is advertised is exactly what
+// is implemented. Ranges follow docs (kafka-clients research §2.2): they
+// cover the versions pinned by librdkafka, sarama, kgo, kafka-go and
+// kafka-python. Keep it sorted by key.
+func apiTable() []api {
+	return []api{
+		{key: 18, min: 0, max: 3, handle: handleAPIVersions},
+	}
+}
+
+// apiIndex is the table indexed by key for dispatch.
+type apiIndex [128]*api
+
+func newAPIIndex(table []api) *apiIndex {
+	var idx apiIndex
+	for i := range table {
+		a := &table[i]
+		if int(a.key) >= len(idx) || idx[a.key] != nil {
+			panic("broker: api table: bad or duplicate key")
+		}
+		idx[a.key] = a
+	}
+	return &idx
+}
+
+func (idx *apiIndex) lookup(key int16) *api {
+	if key < 0 || int(key) >= len(idx) {
+		return nil
+	}
+	return idx[key]
+}

@@ -1,0 +1,41 @@
+package broker
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/weir-broker/weir/log/batch"
+)
+
+// errorCode is the only mapping from internal errors (log, batch, replica,
+// metadata) to Kafka error codes. Handlers set resp.ErrorCode from it. nil
+// maps to 0; anything not recognised is UNKNOWN_SERVER_ERROR.
+func errorCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	if ke, ok := errors.AsType[*kerr.Error](err); ok {
+		return ke.Code
+	}
+	for _, m := range errorCodes {
+		if errors.Is(err, m.err) {
+			return m.code.Code
+		}
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return kerr.RequestTimedOut.Code
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errorCodes maps sentinels to codes, most specific first.
+var errorCodes = []struct {
+	err  error
+	code *kerr.Error
+}{
+	{batch.ErrCorrupt, kerr.CorruptMessage},
+	{batch.ErrInvalidRecord, kerr.InvalidRecord},
+}

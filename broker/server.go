@@ -1,0 +1,306 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/weir-broker/weir/broker/wire"
+)
+
+// Config configures a Server. Start from DefaultConfig.
+type Config struct {
+	// NodeID is this broker's id (node.id).
+	NodeID int32
+	// DataDir holds the partitions and the metadata image.
+	DataDir string
+	// Listen is the Kafka listener address, host:port; port 0 picks one.
+	Listen string
+	// Advertise is the host:port given to clients in Metadata; empty means
+	// the bound listener address.
+	Advertise string
+	// HTTPListen is the address of the HTTP listener (/metrics, /healthz,
+	// /readyz); empty means none.
+	HTTPListen string
+	// AutoCreateTopics creates a topic on its first Metadata request
+	// (auto.create.topics.enable).
+	AutoCreateTopics bool
+	// DefaultPartitions is the partition count of auto-created topics and
+	// of CreateTopics requests that ask for the default (num.partitions).
+	DefaultPartitions int32
+	// MaxRequestBytes is the largest request accepted
+	// (socket.request.max.bytes).
+	MaxRequestBytes int32
+	// MaxInFlightBytes bounds the request bytes read but not yet answered
+	// across all connections (queued.max.request.bytes).
+	MaxInFlightBytes int64
+	// MaxConnInFlightBytes bounds them per connection.
+	MaxConnInFlightBytes int64
+	// IdleTimeout closes idle connections (connections.max.idle.ms).
+	IdleTimeout time.Duration
+	// ShutdownTimeout bounds how long Close waits for in-flight requests.
+	ShutdownTimeout time.Duration
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns Kafka's defaults for one node: node id 1, listener
+// 127.0.0.1:9092, auto-create on, one partition per topic, 100 MiB requests.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:               1,
+		DataDir:              "weir-data",
+		Listen:               "127.0.0.1:9092",
+		AutoCreateTopics:     true,
+		DefaultPartitions:    1,
+		MaxRequestBytes:      wire.DefaultMaxRequestBytes,
+		MaxInFlightBytes:     512 << 20,
+		MaxConnInFlightBytes: wire.DefaultMaxRequestBytes,
+		IdleTimeout:          10 * time.Minute,
+		ShutdownTimeout:      10 * time.Second,
+	}
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case c.NodeID < 0:
+		return fmt.Errorf("broker: node id %d is negative", c.NodeID)
+	case c.DataDir == "":
+		return errors.New("broker: data dir is empty")
+	case c.Listen == "":
+		return errors.New("broker: listen address is empty")
+	case c.DefaultPartitions < 1:
+		return fmt.Errorf("broker: default partitions %d is below 1", c.DefaultPartitions)
+	case c.MaxRequestBytes < 1024:
+		return fmt.Errorf("broker: max request bytes %d is below 1024", c.MaxRequestBytes)
+	}
+	if c.Advertise != "" {
+		if _, _, err := splitHostPort(c.Advertise); err != nil {
+			return fmt.Errorf("broker: advertise %q: %w", c.Advertise, err)
+		}
+	}
+	return nil
+}
+
+// Server is one Weir broker. New prepares it, Start binds its listeners and
+// serves in the background, Close stops it. Its methods are safe for
+// concurrent use.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+	apis   []api
+	index  *apiIndex
+	shared *wire.Budget
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // accept loops and connections
+
+	mu       sync.Mutex // guards the fields below
+	ln       net.Listener
+	conns    map[*wire.Conn]struct{}
+	started  bool
+	closed   bool
+	closeErr error
+}
+
+// New validates cfg and prepares a Server. Nothing is opened until Start.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:    cfg,
+		logger: logger,
+		apis:   apiTable(),
+		shared: wire.NewBudget(cfg.MaxInFlightBytes),
+		ctx:    ctx,
+		cancel: cancel,
+		conns:  make(map[*wire.Conn]struct{}),
+	}
+	s.index = newAPIIndex(s.apis)
+	return s, nil
+}
+
+// Start binds the listener and serves in the background until Close.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.closed {
+		return errors.New("broker: server already started")
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("broker: listen %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	s.started = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.acceptLoop(ln)
+	}()
+	s.logger.Info("kafka listener started", "addr", ln.Addr().String(), "node_id", s.cfg.NodeID)
+	return nil
+}
+
+// Serve starts the server and blocks until ctx is done, then closes it.
+func (s *Server) Serve(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Close()
+}
+
+// Addr returns the bound Kafka listener address, nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Close stops accepting, lets in-flight requests finish (up to
+// ShutdownTimeout), then closes every partition, writing its recovery
+// checkpoints. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return s.closeErr
+	}
+	s.closed = true
+	ln := s.ln
+	conns := make([]*wire.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	if ln != nil {
+		_ = ln.Close()
+	}
+	for _, c := range conns {
+		c.Drain()
+	}
+	drained := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(drained)
+	}()
+	timeout := s.cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	t := time.NewTimer(timeout)
+	select {
+	case <-drained:
+		t.Stop()
+	case <-t.C:
+		s.logger.Warn("shutdown timeout: closing connections with requests in flight")
+		for _, c := range conns {
+			c.Close()
+		}
+		<-drained
+	}
+	s.cancel()
+	s.closeErr = s.closeStorage()
+	return s.closeErr
+}
+
+// closeStorage closes what Start opened besides the listener.
+func (s *Server) closeStorage() error { return nil }
+
+func (s *Server) acceptLoop(ln net.Listener) {
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary failure (EMFILE...): back off, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.logger.Warn("accept failed", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+				continue
+			case <-s.ctx.Done():
+				return
+			}
+		}
+		delay = 0
+		c := wire.NewConn(nc, dispatcher{s}, wire.ConnConfig{
+			MaxRequestBytes:  s.cfg.MaxRequestBytes,
+			MaxInFlightBytes: s.cfg.MaxConnInFlightBytes,
+			Shared:           s.shared,
+			IdleTimeout:      s.cfg.IdleTimeout,
+			Logger:           s.logger,
+		})
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = nc.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.Serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// dispatcher adapts the Server to wire.Handler, so the dispatch methods do
+// not join the Server's exported API.
+type dispatcher struct{ s *Server }
+
+// Versions implements wire.Handler from the API table.
+func (d dispatcher) Versions(key int16) (min, max int16, ok bool) {
+	a := d.s.index.lookup(key)
+	if a == nil {
+		return 0, 0, false
+	}
+	return a.min, a.max, true
+}
+
+// Handle implements wire.Handler: it dispatches r to its row's handler.
+func (d dispatcher) Handle(r *wire.Request) (wire.Response, error) {
+	a := d.s.index.lookup(r.Key)
+	if a == nil {
+		return wire.Response{}, fmt.Errorf("broker: no handler for key %d", r.Key)
+	}
+	return a.handle(d.s, r)
+}
+
+func splitHostPort(hp string) (string, int32, error) {
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, err
+	}
+	var p int
+	if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p < 0 || p > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", port)
+	}
+	return host, int32(p), nil
+}
