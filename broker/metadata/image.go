@@ -28,7 +28,7 @@ func (u UUID) IsZero() bool { return u == UUID{} }
 func NewUUID() UUID {
 	for {
 		var u UUID
-		_, _ = rand.Read(u[:]) // crypto/rand.Read never fails
+		_, _ = rand.Read(u[:])  // crypto/rand.Read never fails
 		u[6] = u[6]&0x0f | 0x40 // version 4
 		u[8] = u[8]&0x3f | 0x80 // variant
 		if !u.IsZero() && !strings.HasPrefix(u.String(), "-") {
