@@ -27,7 +27,15 @@ type api struct {
 // kafka-python. Keep it sorted by key.
 func apiTable() []api {
 	return []api{
+		{key: 3, min: 0, max: 11, handle: handleMetadata},
 		{key: 18, min: 0, max: 3, handle: handleAPIVersions},
+		{key: 19, min: 2, max: 7, handle: handleCreateTopics},
+		{key: 20, min: 1, max: 6, handle: handleDeleteTopics},
+		{key: 32, min: 1, max: 4, handle: handleDescribeConfigs},
+		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
+		{key: 37, min: 0, max: 3, handle: handleCreatePartitions},
+		{key: 44, min: 0, max: 1, handle: handleIncrementalAlterConfigs},
+		{key: 60, min: 0, max: 1, handle: handleDescribeCluster},
 	}
 }
 

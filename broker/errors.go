@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/weir-broker/weir/broker/metadata"
 	"github.com/weir-broker/weir/log/batch"
 )
 
@@ -37,5 +38,16 @@ var errorCodes = []struct {
 	code *kerr.Error
 }{
 	{batch.ErrCorrupt, kerr.CorruptMessage},
+	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},
+	{metadata.ErrTopicExists, kerr.TopicAlreadyExists},
+	{metadata.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
+	{metadata.ErrInvalidPartitions, kerr.InvalidPartitions},
+	{metadata.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor},
+	{metadata.ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
+	{ErrInvalidConfig, kerr.InvalidConfig},
 	{batch.ErrInvalidRecord, kerr.InvalidRecord},
 }
+
+// ErrInvalidConfig is returned for a topic config that is unknown, read-only
+// or has a bad value; it maps to INVALID_CONFIG.
+var ErrInvalidConfig = errors.New("broker: invalid config")

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/weir-broker/weir/broker/metadata"
 	"github.com/weir-broker/weir/broker/wire"
 )
 
@@ -101,8 +104,16 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // accept loops and connections
 
+	// adminMu serialises metadata changes (create, delete, alter), so a
+	// plan validated against one image is applied to that image.
+	adminMu sync.Mutex
+
+	meta  metadata.Store // set by Start
+	store partitionStore // set by Start
+
 	mu       sync.Mutex // guards the fields below
 	ln       net.Listener
+	lock     *os.File
 	conns    map[*wire.Conn]struct{}
 	started  bool
 	closed   bool
@@ -139,12 +150,32 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.started || s.closed {
 		return errors.New("broker: server already started")
 	}
+	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("broker: data dir: %w", err)
+	}
+	lock, err := lockDataDir(s.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if err := s.open(); err != nil {
+		_ = lock.Close()
+		return err
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
 	if err != nil {
+		_ = s.store.close()
+		_ = lock.Close()
 		return fmt.Errorf("broker: listen %s: %w", s.cfg.Listen, err)
 	}
+	if err := s.register(ln.Addr()); err != nil {
+		_ = ln.Close()
+		_ = s.store.close()
+		_ = lock.Close()
+		return err
+	}
 	s.ln = ln
+	s.lock = lock
 	s.started = true
 	s.wg.Add(1)
 	go func() {
@@ -223,8 +254,68 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// closeStorage closes what Start opened besides the listener.
-func (s *Server) closeStorage() error { return nil }
+// open loads the metadata and opens this node's partitions.
+func (s *Server) open() error {
+	meta, err := metadata.OpenFileStore(s.cfg.DataDir, s.cfg.NodeID)
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	s.meta = meta
+	store, err := openPartitionStore(s)
+	if err != nil {
+		return err
+	}
+	s.store = store
+	for _, t := range meta.Image().Topics() {
+		if err := store.ensure(s.cfg.NodeID, t); err != nil {
+			_ = store.close()
+			return fmt.Errorf("broker: open partitions of %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// register records this broker's advertised address in the metadata.
+func (s *Server) register(bound net.Addr) error {
+	hp := s.cfg.Advertise
+	if hp == "" {
+		hp = bound.String()
+	}
+	host, port, err := splitHostPort(hp)
+	if err != nil {
+		return fmt.Errorf("broker: advertised address %q: %w", hp, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		// Clients cannot connect to 0.0.0.0: advertise the host name.
+		if host, err = os.Hostname(); err != nil {
+			return fmt.Errorf("broker: listening on all interfaces and no host name to advertise (set Advertise): %w", err)
+		}
+	}
+	if port == 0 {
+		_, port, _ = splitHostPort(bound.String())
+	}
+	_, err = s.meta.Apply(metadata.RegisterBroker{Broker: metadata.Broker{NodeID: s.cfg.NodeID, Host: host, Port: port}})
+	if err != nil {
+		return fmt.Errorf("broker: register: %w", err)
+	}
+	return nil
+}
+
+// closeStorage closes the partitions and releases the data directory.
+func (s *Server) closeStorage() error {
+	s.mu.Lock()
+	started := s.started
+	lock := s.lock
+	s.mu.Unlock()
+	if !started {
+		return nil
+	}
+	err := s.store.close()
+	if lock != nil {
+		_ = lock.Close()
+	}
+	return err
+}
 
 func (s *Server) acceptLoop(ln net.Listener) {
 	var delay time.Duration
@@ -298,8 +389,8 @@ func splitHostPort(hp string) (string, int32, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	var p int
-	if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p < 0 || p > 65535 {
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
 		return "", 0, fmt.Errorf("bad port %q", port)
 	}
 	return host, int32(p), nil
