@@ -52,6 +52,9 @@ type record struct {
 	Key       string
 	Value     string
 	Headers   []header
+	// Codec is the compression codec of the batch the record came in,
+	// when the reader exposes it (kgo does); diff ignores it.
+	Codec int8
 }
 
 func (r record) String() string {
@@ -272,7 +275,10 @@ func consumeKgo(t *testing.T, addr, topic string, nparts int32, n int) []record 
 }
 
 func fromKgo(r *kgo.Record) record {
-	rec := record{Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Value: string(r.Value)}
+	rec := record{
+		Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Value: string(r.Value),
+		Codec: int8(r.Attrs.CompressionType()),
+	}
 	for _, h := range r.Headers {
 		rec.Headers = append(rec.Headers, header{h.Key, string(h.Value)})
 	}
