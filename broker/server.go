@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -111,8 +112,12 @@ type Server struct {
 	meta  metadata.Store // set by Start
 	store partitionStore // set by Start
 
+	metrics *metrics
+
 	mu       sync.Mutex // guards the fields below
 	ln       net.Listener
+	httpLn   net.Listener
+	httpSrv  *http.Server
 	lock     *os.File
 	conns    map[*wire.Conn]struct{}
 	started  bool
@@ -140,6 +145,7 @@ func New(cfg Config) (*Server, error) {
 		conns:  make(map[*wire.Conn]struct{}),
 	}
 	s.index = newAPIIndex(s.apis)
+	s.metrics = newMetrics(s)
 	return s, nil
 }
 
@@ -173,6 +179,16 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = s.store.close()
 		_ = lock.Close()
 		return err
+	}
+	if s.cfg.HTTPListen != "" {
+		hln, hs, err := s.startHTTP(ctx)
+		if err != nil {
+			_ = ln.Close()
+			_ = s.store.close()
+			_ = lock.Close()
+			return err
+		}
+		s.httpLn, s.httpSrv = hln, hs
 	}
 	s.ln = ln
 	s.lock = lock
@@ -217,6 +233,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	ln := s.ln
+	hs := s.httpSrv
 	conns := make([]*wire.Conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
@@ -225,6 +242,9 @@ func (s *Server) Close() error {
 
 	if ln != nil {
 		_ = ln.Close()
+	}
+	if hs != nil {
+		_ = hs.Close()
 	}
 	for _, c := range conns {
 		c.Drain()
@@ -352,8 +372,10 @@ func (s *Server) acceptLoop(ln net.Listener) {
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
+		s.metrics.connections.Inc()
 		go func() {
 			defer s.wg.Done()
+			defer s.metrics.connections.Dec()
 			c.Serve()
 			s.mu.Lock()
 			delete(s.conns, c)
@@ -381,6 +403,7 @@ func (d dispatcher) Handle(r *wire.Request) (wire.Response, error) {
 	if a == nil {
 		return wire.Response{}, fmt.Errorf("broker: no handler for key %d", r.Key)
 	}
+	d.s.metrics.requestsFor[r.Key].Inc()
 	return a.handle(d.s, r)
 }
 
