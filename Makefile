@@ -4,7 +4,7 @@ PKGS     := ./...
 # Packages whose tests are fast enough to run under the race detector.
 RACE_PKGS := ./log/...
 
-.PHONY: all build check deps lint test test-race fuzz bench clean
+.PHONY: all build check deps lint test test-race compat fuzz bench clean
 
 all: build
 
@@ -27,6 +27,11 @@ test-race:
 
 test:
 	$(GO) test -timeout 20m $(PKGS)
+
+## compat: the client compatibility suite alone, against a real weir serve
+## (or an external broker: make compat WEIR_TEST_BROKER=host:port).
+compat: deps
+	$(GO) test -count=1 -timeout 10m -v ./compat
 
 ## fuzz: a short run of every fuzz target (longer with FUZZTIME=5m).
 FUZZTIME ?= 30s
