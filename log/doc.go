@@ -1,0 +1,90 @@
+// Package log is Weir's storage engine: one Partition per topic partition, a
+// directory of segments in Kafka's own file layout, with one writer and
+// lock-free readers.
+//
+// # Files
+//
+// A partition directory holds, for each segment, three files named by the
+// segment's base offset in 20 digits, plus checkpoints:
+//
+//	00000000000000000000.log        record batches, byte for byte as produced
+//	00000000000000000000.index      sparse offset index
+//	00000000000000000000.timeindex  sparse time index
+//	00000000000000001234.snapshot   idempotent producer state after offset 1233
+//	recovery-point-offset-checkpoint  offsets below it are fsynced
+//	log-start-offset-checkpoint       the log start offset (DeleteRecords)
+//	leader-epoch-checkpoint           epoch → start offset (KIP-101)
+//	.weir_cleanshutdown               present only between Close and Open
+//
+// A .log file is a run of v2 record batches (see package batch for the
+// header); the broker rewrites only baseOffset and partitionLeaderEpoch,
+// which sit outside the CRC:
+//
+//	+---------------+---------------+----------------+-------+---------+----------------------+
+//	| baseOffset 8B | batchLength 4B| leaderEpoch 4B | magic | crc 4B  | attributes .. records |
+//	+---------------+---------------+----------------+-------+---------+----------------------+
+//	                                                          CRC-32C covers attributes..end
+//
+// A .index entry is 8 bytes, big-endian, one per index.interval.bytes of log
+// (and always for the segment's first batch):
+//
+//	+-------------------------+------------------+
+//	| relativeOffset uint32   | position uint32  |
+//	+-------------------------+------------------+
+//
+// relativeOffset is the last offset of the batch that starts at position,
+// minus the segment's base offset (as Kafka writes it). Entries increase in
+// both fields. A lookup takes the largest entry at or below the wanted offset
+// and scans batch headers forward from its position.
+//
+// A .timeindex entry is 12 bytes, big-endian:
+//
+//	+---------------------+-------------------------+
+//	| timestamp int64 (ms)| relativeOffset uint32   |
+//	+---------------------+-------------------------+
+//
+// Entries are added beside offset index entries when the segment's largest
+// timestamp so far grew; relativeOffset is the base offset of the batch that
+// holds it. When a segment is sealed a last entry records its largest
+// timestamp, which retention.ms compares against.
+//
+// Checkpoints use Kafka's text format: a version line ("0"), a count line,
+// then one entry per line ("<offset>", or "<epoch> <offset>" for the epoch
+// checkpoint). They are written to a .tmp file, fsynced, renamed into place
+// and the directory fsynced. The .snapshot format belongs to the producer
+// state code; the file is written the same way.
+//
+// # Guarantees
+//
+//   - Append validates every batch (length, magic, CRC-32C, codec, record
+//     count) before writing any; on any error the log is unchanged. Offsets
+//     are assigned by rewriting baseOffset; the bytes are stored as given.
+//   - Readers never take the writer lock. They read an atomic snapshot of
+//     the segment list and the published end of the active segment, which
+//     the writer publishes only after the bytes are written.
+//   - A region handed to a reader stays readable until the reader releases
+//     it: segment files are reference counted and closed only at zero, even
+//     if retention or truncation deleted them meanwhile.
+//   - A batch whose CRC fails is never returned. Batches written or scanned by
+//     this process are known good; bytes of a segment trusted at a clean open
+//     are CRC-checked by the first read that returns them (a per-segment
+//     verified mark remembers how far), and a bad batch cuts the region
+//     short or fails the read with a *CorruptError.
+//   - Durability: FsyncNever (default) fsyncs at roll (in the background),
+//     Flush and Close, and whenever flush.messages or flush.ms demand;
+//     FsyncAlways returns from Append only once the data is durable, sharing
+//     fdatasyncs between concurrent appenders (group commit).
+//   - Recovery: Close leaves a marker and a recovery point at the log end, so
+//     the next Open reads only the active segment's last index interval. After
+//     an unclean stop Open rescans every segment from the one holding the
+//     recovery point, CRC-checks each batch, truncates at the first torn or
+//     corrupt one (deleting any later segment) and rebuilds the indexes;
+//     damaged or missing indexes of older segments are rebuilt too. Open
+//     reports what it did in a RecoveryReport and fails only on I/O errors.
+//
+// Memory held per open segment is bounded and small: the segment struct and
+// three file handles (about 300 bytes); index files are read with ReadAt,
+// never mapped or preallocated. Only the active segment keeps its offset
+// index in memory (8 bytes per entry, in 4 KiB chunks; at most
+// segment.index.bytes).
+package log

@@ -1,0 +1,306 @@
+package log
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/weir-broker/weir/log/batch"
+	"github.com/weir-broker/weir/log/vfs"
+)
+
+// ReadOptions bounds one Read.
+type ReadOptions struct {
+	// MaxBytes is the byte budget. The first batch is returned whole even if
+	// it is larger (KIP-74); <= 0 returns just that batch.
+	MaxBytes int
+	// MaxOffset is an exclusive upper bound: no batch whose last offset is
+	// >= MaxOffset is returned (the high watermark or last stable offset).
+	// 0 means the log end offset.
+	MaxOffset int64
+}
+
+// Region is a run of whole batches in one segment file: File's bytes
+// [Pos, Pos+Size). Send it with sendfile at an explicit offset (the log never
+// uses the file's current offset) or copy it with ReadAt.
+type Region struct {
+	File vfs.File
+	Pos  int64
+	Size int64
+}
+
+// ReadResult is the answer to a Read. Its files stay open, even if retention
+// deletes their segments meanwhile, until Release is called.
+type ReadResult struct {
+	Regions        []Region
+	Bytes          int64 // total size of the regions
+	LogStartOffset int64 // as seen by the read
+	LogEndOffset   int64 // as seen by the read
+
+	segs     []*segment
+	released atomic.Bool
+}
+
+// Release lets go of the result's files. It is safe to call more than once.
+func (r *ReadResult) Release() {
+	if r == nil || r.released.Swap(true) {
+		return
+	}
+	for _, s := range r.segs {
+		s.release()
+	}
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// WriteTo copies the regions' bytes to w. It is the copy path for writers
+// that cannot take a file region (tests, TLS connections).
+func (r *ReadResult) WriteTo(w io.Writer) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	var total int64
+	for _, rg := range r.Regions {
+		for done := int64(0); done < rg.Size; {
+			n := min(int64(len(buf)), rg.Size-done)
+			m, err := rg.File.ReadAt(buf[:n], rg.Pos+done)
+			if int64(m) < n {
+				if err == nil {
+					err = io.ErrUnexpectedEOF
+				}
+				return total, fmt.Errorf("log: read %s at %d: %w", rg.File.Name(), rg.Pos+done, err)
+			}
+			k, err := w.Write(buf[:n])
+			total += int64(k)
+			if err != nil {
+				return total, err
+			}
+			done += n
+		}
+	}
+	return total, nil
+}
+
+// maxReadRetries bounds how often Read restarts when retention removes the
+// segment it was about to read.
+const maxReadRetries = 100
+
+// Read returns whole batches starting with the one that contains offset, up
+// to the byte budget and MaxOffset, as file regions. Offsets outside
+// [LogStartOffset, LogEndOffset] give ErrOffsetOutOfRange; reading at
+// LogEndOffset (or at or past MaxOffset) returns no regions. A batch that
+// fails its CRC check is never returned: the result stops before it, or a
+// *CorruptError is returned if it is the first batch. Read never blocks the
+// writer. The caller must Release the result.
+func (p *Partition) Read(offset int64, o ReadOptions) (*ReadResult, error) {
+	for range maxReadRetries {
+		if p.closed.Load() {
+			return nil, ErrClosed
+		}
+		leo := p.endOffset.Load()
+		start := p.startOffset.Load()
+		res := &ReadResult{LogStartOffset: start, LogEndOffset: leo}
+		if offset < start || offset > leo {
+			return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, leo)
+		}
+		maxOff := o.MaxOffset
+		if maxOff <= 0 || maxOff > leo {
+			maxOff = leo
+		}
+		if offset >= maxOff {
+			return res, nil
+		}
+		l := p.segs.Load()
+		i := max(l.find(offset), 0)
+		retry := false
+		for ; i < len(l.segs); i++ {
+			s := l.segs[i]
+			if !s.acquire() {
+				retry = true
+				break
+			}
+			pos, size, err := readSegment(s, offset, maxOff, int64(o.MaxBytes))
+			if err != nil {
+				s.release()
+				return nil, err
+			}
+			if size > 0 {
+				res.Regions = append(res.Regions, Region{File: s.log, Pos: pos, Size: size})
+				res.Bytes = size
+				res.segs = append(res.segs, s)
+				return res, nil
+			}
+			s.release()
+			if pos < 0 { // stopped at maxOff inside this segment
+				return res, nil
+			}
+		}
+		if !retry {
+			return res, nil
+		}
+	}
+	return nil, fmt.Errorf("log: read at %d: segments kept changing under the reader", offset)
+}
+
+// batchHeader is what a scan needs from a batch header.
+type batchHeader struct {
+	base, last int64
+	size       int64
+	maxTs      int64
+	baseTs     int64
+}
+
+func parseHeader(h []byte) (batchHeader, bool) {
+	n := int64(int32(binary.BigEndian.Uint32(h[8:])))
+	if n < batch.HeaderSize-batch.LogOverhead || h[16] != batch.Magic {
+		return batchHeader{}, false
+	}
+	base := int64(binary.BigEndian.Uint64(h[0:]))
+	lod := int64(int32(binary.BigEndian.Uint32(h[23:])))
+	if lod < 0 || base < 0 {
+		return batchHeader{}, false
+	}
+	return batchHeader{
+		base:   base,
+		last:   base + lod,
+		size:   batch.LogOverhead + n,
+		baseTs: int64(binary.BigEndian.Uint64(h[27:])),
+		maxTs:  int64(binary.BigEndian.Uint64(h[35:])),
+	}, true
+}
+
+// scanner reads batch headers from a segment file, buffering small batches.
+type scanner struct {
+	f      vfs.File
+	path   string
+	limit  int64 // bytes that may be read
+	buf    []byte
+	bufPos int64
+	n      int
+	small  bool // the previous batch was small: read ahead
+}
+
+var scanBufs = sync.Pool{New: func() any { return &scanner{buf: make([]byte, 4096)} }}
+
+func newScanner(s *segment, limit int64) *scanner {
+	sc := scanBufs.Get().(*scanner)
+	sc.f, sc.path, sc.limit, sc.n, sc.small = s.log, s.logPath(), limit, 0, true
+	return sc
+}
+
+func (sc *scanner) done() { sc.f = nil; scanBufs.Put(sc) }
+
+// header returns the header of the batch at pos; a *CorruptError if it cannot
+// be a batch (or runs past the limit).
+func (sc *scanner) header(pos int64) (batchHeader, error) {
+	if pos+batch.HeaderSize > sc.limit {
+		return batchHeader{}, &CorruptError{Path: sc.path, Pos: pos, Offset: -1, Reason: "truncated batch header"}
+	}
+	if pos < sc.bufPos || pos+batch.HeaderSize > sc.bufPos+int64(sc.n) {
+		want := int64(batch.HeaderSize)
+		if sc.small {
+			want = int64(len(sc.buf))
+		}
+		want = min(want, sc.limit-pos)
+		n, err := sc.f.ReadAt(sc.buf[:want], pos)
+		if n < batch.HeaderSize {
+			if err == nil || errors.Is(err, io.EOF) {
+				return batchHeader{}, &CorruptError{Path: sc.path, Pos: pos, Offset: -1, Reason: "truncated batch header"}
+			}
+			return batchHeader{}, fmt.Errorf("log: read %s at %d: %w", sc.path, pos, err)
+		}
+		sc.bufPos, sc.n = pos, n
+	}
+	h, ok := parseHeader(sc.buf[pos-sc.bufPos:])
+	if !ok || pos+h.size > sc.limit {
+		return batchHeader{}, &CorruptError{Path: sc.path, Pos: pos, Offset: -1, Reason: "invalid batch header"}
+	}
+	sc.small = h.size < 2048
+	return h, nil
+}
+
+// readSegment finds the batch of s that contains offset and extends the
+// region while batches fit the budget and end before maxOff. It returns
+// size 0 and pos 0 when the segment holds nothing at or after offset, and
+// size 0 and pos -1 when the first such batch reaches maxOff.
+func readSegment(s *segment, offset, maxOff, budget int64) (pos, size int64, err error) {
+	limit := s.size.Load()
+	if offset >= s.next.Load() || limit == 0 {
+		return 0, 0, nil
+	}
+	rel := max(offset-s.base, 0)
+	ix, fi := s.index()
+	start := floorEntry(ix, uint32(min(rel, 1<<32-1)), limit)
+	if fi != nil && fi.err != nil {
+		return 0, 0, fmt.Errorf("log: read index of %s: %w", s.logPath(), fi.err)
+	}
+	sc := newScanner(s, limit)
+	defer sc.done()
+	pos = start
+	var h batchHeader
+	for {
+		if pos >= limit {
+			return 0, 0, nil
+		}
+		if h, err = sc.header(pos); err != nil {
+			return 0, 0, err
+		}
+		if h.last >= offset {
+			break
+		}
+		pos += h.size
+	}
+	if h.last >= maxOff {
+		return -1, 0, nil
+	}
+	end := pos + h.size
+	for end < limit {
+		h, err := sc.header(end)
+		if err != nil || h.last >= maxOff || end+h.size-pos > budget {
+			break
+		}
+		end += h.size
+	}
+	if end > s.verified.Load() {
+		if end, err = verifyRegion(s, pos, end); err != nil {
+			return 0, 0, err
+		}
+	}
+	return pos, end - pos, nil
+}
+
+// verifyRegion checks the CRC of every batch in [pos, end) of s, which were
+// not written or scanned by this process, and returns where the valid run
+// stops. The segment's verified mark advances when the run joins it.
+func verifyRegion(s *segment, pos, end int64) (int64, error) {
+	buf := make([]byte, end-pos)
+	if n, err := s.log.ReadAt(buf, pos); int64(n) < end-pos {
+		return 0, fmt.Errorf("log: read %s at %d: %w", s.logPath(), pos, err)
+	}
+	good := pos
+	for off := 0; off < len(buf); {
+		bt, err := batch.Parse(buf[off:])
+		if err != nil {
+			if good == pos {
+				bad := int64(-1)
+				if len(buf)-off >= 8 {
+					bad = int64(binary.BigEndian.Uint64(buf[off:]))
+				}
+				return 0, &CorruptError{Path: s.logPath(), Pos: pos + int64(off), Offset: bad, Reason: err.Error()}
+			}
+			break
+		}
+		off += len(bt)
+		good = pos + int64(off)
+	}
+	for {
+		v := s.verified.Load()
+		if pos > v || good <= v || s.verified.CompareAndSwap(v, good) {
+			break
+		}
+	}
+	return good, nil
+}
