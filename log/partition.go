@@ -65,12 +65,12 @@ type Partition struct {
 	closed      atomic.Bool
 	recovery    RecoveryReport
 
-	mu        sync.Mutex // the writer lock
-	cfg       Config
-	failed    error // sticky: set when a write could not be undone
-	producers *producerLedger
-	idxBuf    []byte // scratch for index flushes
-	unflushed int64  // messages appended since the last fsync
+	mu          sync.Mutex // the writer lock
+	cfg         Config
+	failed      error // sticky: set when a write could not be undone
+	producers   *producerLedger
+	idxBuf      []byte // scratch for index flushes
+	unflushed   int64  // messages appended since the last fsync
 	oldestDirty time.Time
 
 	flushMu       sync.Mutex // serialises background flushes of sealed segments

@@ -21,9 +21,9 @@ type duplicate struct {
 
 var errDuplicateInMulti = errors.New("log: duplicate batch in a multi-batch append")
 
-func newProducerLedger() *producerLedger                     { return &producerLedger{} }
-func (l *producerLedger) begin() *producerLedger             { return l }
+func newProducerLedger() *producerLedger                       { return &producerLedger{} }
+func (l *producerLedger) begin() *producerLedger               { return l }
 func (l *producerLedger) check(batch.Batch) (duplicate, error) { return duplicate{}, nil }
-func (l *producerLedger) record(batch.Batch)                 {}
-func (l *producerLedger) marshal() []byte                    { return nil }
-func unmarshalProducerLedger([]byte) (*producerLedger, error) { return &producerLedger{}, nil }
+func (l *producerLedger) record(batch.Batch)                   {}
+func (l *producerLedger) marshal() []byte                      { return nil }
+func unmarshalProducerLedger([]byte) (*producerLedger, error)  { return &producerLedger{}, nil }
