@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -262,6 +263,52 @@ func TestOutputKeepsHeadAndTail(t *testing.T) {
 			}
 			if len(s) > tt.maxSize {
 				t.Errorf("kept %d bytes, want at most %d", len(s), tt.maxSize)
+			}
+		})
+	}
+}
+
+// recordingTB is a testing.TB whose failures, logs and cleanups are kept for
+// inspection, so Start's own failure handling can be tested.
+type recordingTB struct {
+	testing.TB
+	failed   bool
+	logs     []string
+	cleanups []func()
+}
+
+func (r *recordingTB) Helper()                   {}
+func (r *recordingTB) Cleanup(f func())          { r.cleanups = append(r.cleanups, f) }
+func (r *recordingTB) Failed() bool              { return r.failed }
+func (r *recordingTB) Errorf(f string, a ...any) { r.failed = true; r.Logf(f, a...) }
+func (r *recordingTB) Logf(f string, a ...any)   { r.logs = append(r.logs, fmt.Sprintf(f, a...)) }
+
+func (r *recordingTB) runCleanups() {
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
+}
+
+func TestStartCleanupKillsProcessAndDumpsOutputOnFailure(t *testing.T) {
+	for _, failed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failed=%v", failed), func(t *testing.T) {
+			t.Setenv(EnvBroker, "")
+			rec := &recordingTB{TB: t}
+			b := Start(rec, WithBinary(fakeBinary))
+			pid := b.proc.cmd.Process.Pid
+			if failed {
+				rec.Errorf("the test failed")
+			}
+			rec.runCleanups()
+			if b.Running() {
+				t.Fatal("process still running after cleanup")
+			}
+			if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+				t.Fatalf("process %d still exists after cleanup (kill 0: %v)", pid, err)
+			}
+			dumped := strings.Contains(strings.Join(rec.logs, "\n"), "fakeweir: serve")
+			if dumped != failed {
+				t.Fatalf("output dumped = %v, want %v; logs: %q", dumped, failed, rec.logs)
 			}
 		})
 	}
