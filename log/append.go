@@ -100,7 +100,7 @@ func (p *Partition) appendLocked(b []byte, nb int, o AppendOptions) (AppendResul
 				res.FirstOffset = bt.BaseOffset()
 			}
 		}
-		if bt.ProducerID() >= 0 && !bt.IsControl() {
+		if bt.ProducerID() >= 0 {
 			if ledger == nil {
 				ledger = p.producers.begin()
 			}
@@ -126,7 +126,7 @@ func (p *Partition) appendLocked(b []byte, nb int, o AppendOptions) (AppendResul
 				res.LogAppendTime = o.LogAppendTime
 			}
 		}
-		if ledger != nil && bt.ProducerID() >= 0 && !bt.IsControl() {
+		if ledger != nil && bt.ProducerID() >= 0 {
 			ledger.record(bt)
 		}
 		next = bt.NextOffset()

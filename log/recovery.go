@@ -287,7 +287,7 @@ func (p *Partition) openActiveTail(s *segment) (int64, error) {
 	s.flushedIdx = m.len()
 	s.fileIdx.Store(m.len())
 	s.mem.Store(m)
-	return p.scan(s, from, true)
+	return p.scan(s, from, false)
 }
 
 // scanSegment reads every batch of s from the start, CRC-checks it and
@@ -331,12 +331,10 @@ func (p *Partition) scan(s *segment, pos int64, count bool) (int64, error) {
 	size := s.size.Load()
 	m := s.mem.Load()
 	interval := p.cfg.IndexIntervalBytes
+	// Offsets must increase from batch to batch; a tail scan starts at an
+	// index entry, whose batch only has to lie inside the segment.
 	next := s.base
-	if n := m.len(); n > 0 {
-		rel, _ := unpackEntry(m.at(n - 1))
-		next = s.base + int64(rel) // the batch at pos re-establishes it
-		s.sinceIndex = 0
-	}
+	s.sinceIndex = 0
 	if count {
 		p.recovery.SegmentsScanned++
 	}
@@ -498,7 +496,7 @@ func (p *Partition) replayProducers(from, to int64) error {
 				return nil
 			}
 			bt := batch.Batch(hdr)
-			if bt.ProducerID() >= 0 && !bt.IsControl() {
+			if bt.ProducerID() >= 0 {
 				p.producers.record(bt)
 				p.recovery.ProducerBatches++
 			}
