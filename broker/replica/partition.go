@@ -1,0 +1,383 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weir-broker/weir/log"
+	"github.com/weir-broker/weir/log/batch"
+)
+
+// Errors a partition returns; the broker maps each to a Kafka error code.
+var (
+	// ErrPartitionClosed: the partition was deleted or the broker is
+	// shutting down (NOT_LEADER_OR_FOLLOWER, so clients refresh metadata).
+	ErrPartitionClosed = errors.New("replica: partition closed")
+	// ErrMessageTooLarge: a batch exceeds max.message.bytes (MESSAGE_TOO_LARGE).
+	ErrMessageTooLarge = errors.New("replica: batch larger than max.message.bytes")
+	// ErrTransactionsUnsupported: a transactional batch, which needs the
+	// transaction coordinator this broker does not have yet (INVALID_TXN_STATE).
+	ErrTransactionsUnsupported = errors.New("replica: transactional batches are not supported")
+	// ErrNotEnoughReplicas: acks=all with an ISR smaller than
+	// min.insync.replicas; nothing was appended (NOT_ENOUGH_REPLICAS).
+	ErrNotEnoughReplicas = errors.New("replica: ISR smaller than min.insync.replicas")
+	// ErrNotEnoughReplicasAfterAppend: the batch was appended but the ISR
+	// shrank below min.insync.replicas before it committed
+	// (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+	ErrNotEnoughReplicasAfterAppend = errors.New("replica: ISR shrank below min.insync.replicas after append")
+	// ErrRequestTimedOut: an acks=all produce whose batch did not commit
+	// before the request timeout (REQUEST_TIMED_OUT).
+	ErrRequestTimedOut = errors.New("replica: timed out waiting for the high watermark")
+)
+
+// TopicPartition names a partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// String returns the Kafka directory name, topic-partition.
+func (tp TopicPartition) String() string { return fmt.Sprintf("%s-%d", tp.Topic, tp.Partition) }
+
+// Partition is one topic-partition that this broker leads: the log plus the
+// leader state Kafka keeps beside it (leader epoch, ISR, high watermark).
+//
+// Concurrency: every method is safe for concurrent use. Appends go straight
+// to the log, which has a single writer inside; the high watermark is an
+// atomic raised monotonically after each append; mu guards only the leader
+// state (epoch, ISR, follower offsets) and is never held across log I/O.
+type Partition struct {
+	tp     TopicPartition
+	log    *log.Partition
+	now    func() time.Time
+	notify func(TopicPartition) // wakes waiters after the high watermark moves
+
+	cfg    atomic.Pointer[Config]
+	hw     atomic.Int64
+	closed atomic.Bool
+
+	mu     sync.Mutex
+	leader leaderState
+}
+
+func newPartition(tp TopicPartition, l *log.Partition, cfg Config, brokerID int32, now func() time.Time, notify func(TopicPartition)) *Partition {
+	p := &Partition{tp: tp, log: l, now: now, notify: notify, leader: newLeaderState(brokerID, 0)}
+	p.cfg.Store(&cfg)
+	// A single-node leader starts with everything it has committed: Kafka
+	// restores the HW from its checkpoint; alone in the ISR, ours is the LEO.
+	p.hw.Store(l.LogEndOffset())
+	return p
+}
+
+// TopicPartition returns the partition's name.
+func (p *Partition) TopicPartition() TopicPartition { return p.tp }
+
+// Log returns the underlying log, for admin paths that need it directly.
+func (p *Partition) Log() *log.Partition { return p.log }
+
+// Config returns the partition's current configuration.
+func (p *Partition) Config() Config { return *p.cfg.Load() }
+
+// SetConfig validates and applies a new configuration.
+func (p *Partition) SetConfig(c Config) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("replica: %s: %w", p.tp, err)
+	}
+	if err := p.log.SetConfig(c.Log); err != nil {
+		return fmt.Errorf("replica: %s: set log config: %w", p.tp, err)
+	}
+	p.cfg.Store(&c)
+	return nil
+}
+
+// HighWatermark is the offset below which records are committed and visible
+// to consumers.
+func (p *Partition) HighWatermark() int64 { return p.hw.Load() }
+
+// LastStableOffset is the offset below which no transaction is open. With no
+// transactions it equals the high watermark.
+func (p *Partition) LastStableOffset() int64 { return p.hw.Load() }
+
+// LogStartOffset is the first offset still in the log.
+func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
+
+// LogEndOffset is the offset the next appended record will get.
+func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
+
+// LeaderEpoch is the epoch stamped into batches appended by this leader.
+func (p *Partition) LeaderEpoch() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.leader.epoch
+}
+
+// ISR returns a copy of the in-sync replica set.
+func (p *Partition) ISR() []int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]int32(nil), p.leader.isr...)
+}
+
+// BecomeLeader sets the leader epoch and ISR, as a LeaderAndIsr decision from
+// the controller would.
+func (p *Partition) BecomeLeader(epoch int32, isr []int32) {
+	p.mu.Lock()
+	p.leader.epoch = epoch
+	p.leader.setISR(isr)
+	p.mu.Unlock()
+	p.advanceHighWatermark(p.log.LogEndOffset())
+}
+
+// UpdateFollower records the log end offset a follower reported by fetching,
+// and advances the high watermark when the ISR allows.
+func (p *Partition) UpdateFollower(replicaID int32, leo int64) {
+	p.mu.Lock()
+	p.leader.followerLEO[replicaID] = leo
+	p.mu.Unlock()
+	p.advanceHighWatermark(p.log.LogEndOffset())
+}
+
+// advanceHighWatermark raises the high watermark to what the ISR allows,
+// given leaderLEO, and wakes waiters if it moved. It never lowers it.
+func (p *Partition) advanceHighWatermark(leaderLEO int64) {
+	p.mu.Lock()
+	hw := p.leader.highWatermark(leaderLEO)
+	p.mu.Unlock()
+	for {
+		cur := p.hw.Load()
+		if hw <= cur {
+			return
+		}
+		if p.hw.CompareAndSwap(cur, hw) {
+			break
+		}
+	}
+	if p.notify != nil {
+		p.notify(p.tp)
+	}
+}
+
+// Append validates and appends one produce partition's records field (one or
+// more v2 batches) and advances the high watermark. acks is the produce
+// request's acks: for -1 (all) the ISR must be at least min.insync.replicas
+// before anything is written. The records slice is modified in place (offsets,
+// leader epoch, LogAppendTime). On error nothing is written.
+func (p *Partition) Append(records []byte, acks int16) (log.AppendResult, error) {
+	if p.closed.Load() {
+		return log.AppendResult{}, fmt.Errorf("replica: %s: %w", p.tp, ErrPartitionClosed)
+	}
+	cfg := p.cfg.Load()
+	if err := checkBatches(records, cfg); err != nil {
+		return log.AppendResult{}, fmt.Errorf("replica: %s: %w", p.tp, err)
+	}
+	p.mu.Lock()
+	epoch := p.leader.epoch
+	enough := p.leader.inSync(cfg.MinInsyncReplicas)
+	p.mu.Unlock()
+	if acks == -1 && !enough {
+		return log.AppendResult{}, fmt.Errorf("replica: %s: %w", p.tp, ErrNotEnoughReplicas)
+	}
+	o := log.AppendOptions{LeaderEpoch: epoch}
+	if cfg.TimestampType == LogAppendTime {
+		o.LogAppendTime = p.now().UnixMilli()
+	}
+	res, err := p.log.Append(records, o)
+	if err != nil {
+		return res, fmt.Errorf("replica: %s: append: %w", p.tp, err)
+	}
+	if !res.Duplicate {
+		// Bound by this append's own end rather than the log's current end:
+		// a concurrent append may not be durable yet.
+		p.advanceHighWatermark(res.LastOffset + 1)
+	}
+	return res, nil
+}
+
+// checkBatches applies the broker's own rules to each batch header before the
+// log validates lengths and CRCs. Malformed framing is left to the log, which
+// reports it precisely.
+func checkBatches(records []byte, cfg *Config) error {
+	for rest := records; len(rest) > 0; {
+		n, err := batch.Size(rest)
+		if err != nil || n > len(rest) || n < batch.HeaderSize {
+			return nil
+		}
+		b := batch.Batch(rest[:n])
+		if b.Magic() != batch.Magic {
+			return nil
+		}
+		if n > int(cfg.MaxMessageBytes) {
+			return fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, n, cfg.MaxMessageBytes)
+		}
+		if b.IsControl() {
+			return &batch.Error{Reason: batch.ReasonControl, Detail: "control batch from a producer"}
+		}
+		if b.IsTransactional() {
+			return ErrTransactionsUnsupported
+		}
+		rest = rest[n:]
+	}
+	return nil
+}
+
+// ReadResult is what a consumer fetch of one partition returns: whole batches
+// as file regions (Log is nil when there is nothing to send) and the
+// partition's offsets at the time of the read.
+type ReadResult struct {
+	Log              *log.ReadResult
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
+}
+
+// Bytes returns the number of record bytes in the result.
+func (r *ReadResult) Bytes() int64 {
+	if r.Log == nil {
+		return 0
+	}
+	return r.Log.Bytes
+}
+
+// Release lets the log close files the result still references.
+func (r *ReadResult) Release() {
+	if r.Log != nil {
+		r.Log.Release()
+		r.Log = nil
+	}
+}
+
+// Read returns committed batches from offset on, starting at the batch that
+// contains offset, within maxBytes except that the first batch is whole
+// (KIP-74). An offset outside [LogStartOffset, LogEndOffset] wraps
+// log.ErrOffsetOutOfRange; one at or past the high watermark, or a maxBytes
+// of 0 or less, returns no batches, only the offsets.
+func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
+	if p.closed.Load() {
+		return ReadResult{}, fmt.Errorf("replica: %s: %w", p.tp, ErrPartitionClosed)
+	}
+	hw := p.hw.Load()
+	r := ReadResult{HighWatermark: hw, LastStableOffset: hw, LogStartOffset: p.log.LogStartOffset()}
+	if offset < r.LogStartOffset || offset > p.log.LogEndOffset() {
+		return r, fmt.Errorf("replica: %s: fetch offset %d outside [%d, %d]: %w",
+			p.tp, offset, r.LogStartOffset, p.log.LogEndOffset(), log.ErrOffsetOutOfRange)
+	}
+	if offset >= hw || maxBytes <= 0 {
+		return r, nil
+	}
+	lr, err := p.log.Read(offset, log.ReadOptions{MaxBytes: maxBytes, MaxOffset: hw})
+	if err != nil {
+		return r, fmt.Errorf("replica: %s: read at %d: %w", p.tp, offset, err)
+	}
+	r.Log = lr
+	r.LogStartOffset = lr.LogStartOffset
+	return r, nil
+}
+
+// AvailableBytes estimates how many committed bytes a fetch at offset would
+// return, up to limit; long-poll fetches compare it with MinBytes. It is 0
+// when nothing is committed past offset and at least 1 otherwise; it reads
+// the log only when limit exceeds 1. An offset out of range counts as
+// available, so the fetch completes and reports the error.
+func (p *Partition) AvailableBytes(offset int64, limit int) int64 {
+	if p.closed.Load() {
+		return 1
+	}
+	hw := p.hw.Load()
+	if offset < p.log.LogStartOffset() || offset > p.log.LogEndOffset() {
+		return 1
+	}
+	if offset >= hw {
+		return 0
+	}
+	if limit <= 1 {
+		return 1
+	}
+	r, err := p.Read(offset, limit)
+	if err != nil {
+		return 1
+	}
+	defer r.Release()
+	return max(r.Bytes(), 1)
+}
+
+// AckState reports whether an acks=all produce whose batch ended at
+// lastOffset can be answered: nil once committed, ErrNotEnoughReplicasAfterAppend
+// or ErrPartitionClosed if it never will be, and done=false while waiting.
+func (p *Partition) AckState(lastOffset int64) (done bool, err error) {
+	if p.closed.Load() {
+		return true, fmt.Errorf("replica: %s: %w", p.tp, ErrPartitionClosed)
+	}
+	p.mu.Lock()
+	isr := len(p.leader.isr)
+	p.mu.Unlock()
+	switch acksAllState(lastOffset, p.hw.Load(), isr, p.cfg.Load().MinInsyncReplicas) {
+	case ackDone:
+		return true, nil
+	case ackNotEnoughISR:
+		return true, fmt.Errorf("replica: %s: %w", p.tp, ErrNotEnoughReplicasAfterAppend)
+	}
+	return false, nil
+}
+
+// OffsetForTimestamp returns the first committed offset whose timestamp is at
+// least ts, with that timestamp. It wraps log.ErrNotFound when no committed
+// record qualifies.
+func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) {
+	if p.closed.Load() {
+		return -1, -1, fmt.Errorf("replica: %s: %w", p.tp, ErrPartitionClosed)
+	}
+	offset, timestamp, err = p.log.OffsetForTimestamp(ts)
+	if err != nil {
+		return -1, -1, fmt.Errorf("replica: %s: offset for timestamp %d: %w", p.tp, ts, err)
+	}
+	if offset >= p.hw.Load() {
+		return -1, -1, fmt.Errorf("replica: %s: offset for timestamp %d not committed: %w", p.tp, ts, log.ErrNotFound)
+	}
+	return offset, timestamp, nil
+}
+
+// DeleteRecordsBefore advances the log start offset to offset (-1 means the
+// high watermark) and returns the new low watermark. An offset above the high
+// watermark wraps log.ErrOffsetOutOfRange.
+func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
+	if p.closed.Load() {
+		return -1, fmt.Errorf("replica: %s: %w", p.tp, ErrPartitionClosed)
+	}
+	hw := p.hw.Load()
+	if offset == -1 {
+		offset = hw
+	}
+	if offset < 0 || offset > hw {
+		return -1, fmt.Errorf("replica: %s: delete records before %d, high watermark %d: %w",
+			p.tp, offset, hw, log.ErrOffsetOutOfRange)
+	}
+	low, err := p.log.DeleteRecordsBefore(offset)
+	if err != nil {
+		return -1, fmt.Errorf("replica: %s: delete records before %d: %w", p.tp, offset, err)
+	}
+	return low, nil
+}
+
+// close marks the partition closed, so waiters see it gone, and closes or
+// deletes the log.
+func (p *Partition) close(remove bool) error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	if p.notify != nil {
+		p.notify(p.tp)
+	}
+	var err error
+	if remove {
+		err = p.log.Delete()
+	} else {
+		err = p.log.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("replica: %s: close: %w", p.tp, err)
+	}
+	return nil
+}
