@@ -137,6 +137,23 @@ func Verify(fsys vfs.FS, dir string, o VerifyOptions) (*VerifyReport, error) {
 	return r, nil
 }
 
+// SegmentLogFiles returns the paths of the segment files (%020d.log) in the
+// partition directory dir, in offset order.
+func SegmentLogFiles(fsys vfs.FS, dir string) ([]string, error) {
+	names, err := fsys.List(dir)
+	if err != nil {
+		return nil, fmt.Errorf("log: list %s: %w", dir, err)
+	}
+	var out []string
+	for _, n := range names {
+		if _, ok := verifyParseName(n, ".log"); ok {
+			out = append(out, filepath.Join(dir, n))
+		}
+	}
+	sort.Strings(out) // zero-padded names sort in offset order
+	return out, nil
+}
+
 // batchSpan is where one batch sits and which offsets it holds.
 type batchSpan struct {
 	pos         int64
@@ -207,12 +224,12 @@ func verifySegment(fsys vfs.FS, dir string, base, nextBase, prevLast int64, o Ve
 	var spans []batchSpan
 	var recBuf []byte
 	err := ScanLogFile(fsys, path, func(pos int64, b batch.Batch, perr error) error {
-		if perr != nil {
-			r.problem(path, pos, b.BaseOffset(), "%v", perr)
-			return nil
-		}
 		first, last := b.BaseOffset(), b.LastOffset()
+		// A batch that fails its own checks is reported once; its framing
+		// is sound, so it still counts as a batch start for the indexes.
 		switch {
+		case perr != nil:
+			r.problem(path, pos, first, "%v", perr)
 		case first < base:
 			r.problem(path, pos, first, "batch offset %d below the segment's base offset %d", first, base)
 		case first <= prevLast:
@@ -222,7 +239,7 @@ func verifySegment(fsys vfs.FS, dir string, base, nextBase, prevLast int64, o Ve
 		case last < first:
 			r.problem(path, pos, first, "last offset %d below base offset %d", last, first)
 		}
-		if o.Records {
+		if o.Records && perr == nil {
 			if err := verifyRecords(b, o.MaxRecordBytes, &recBuf); err != nil {
 				r.problem(path, pos, first, "%v", err)
 			}
@@ -235,6 +252,9 @@ func verifySegment(fsys vfs.FS, dir string, base, nextBase, prevLast int64, o Ve
 		sr.MaxTimestamp = max(sr.MaxTimestamp, b.MaxTimestamp())
 		sr.Batches++
 		sr.Records += int64(b.RecordCount())
+		if perr != nil {
+			last = first // its lastOffsetDelta is not to be trusted for the next batch's check
+		}
 		prevLast = max(prevLast, last)
 		return nil
 	})
