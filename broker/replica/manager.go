@@ -265,6 +265,10 @@ func (m *Manager) DelayFetch(op purgatory.Operation, deadline time.Time, tps []T
 	return m.fetch.Watch(op, deadline, tps...)
 }
 
+// Waiting returns how many produce and fetch requests wait in the
+// purgatories, for metrics and tests.
+func (m *Manager) Waiting() (produce, fetch int) { return m.produce.Len(), m.fetch.Len() }
+
 // Now returns the manager's clock reading.
 func (m *Manager) Now() time.Time { return m.now() }
 
