@@ -50,8 +50,9 @@ type Options struct {
 // SetConfig, Flush and Close serialise on the writer lock (mu). Read,
 // OffsetForTimestamp, LogStartOffset, LogEndOffset and Size never take it:
 // they work on an atomically published snapshot of the segment list plus the
-// published end of the active segment. Lock order: mu, then flushMu, then
-// sync.mu, then epochs.mu.
+// published end of the active segment. Compact serialises on cleanMu and
+// takes mu only to pick segments and to swap cleaned ones in. Lock order:
+// cleanMu, then mu, then flushMu, then sync.mu, then epochs.mu.
 type Partition struct {
 	dir    string
 	fs     vfs.FS
@@ -72,6 +73,8 @@ type Partition struct {
 	idxBuf      []byte // scratch for index flushes
 	unflushed   int64  // messages appended since the last fsync
 	oldestDirty time.Time
+
+	cleanMu sync.Mutex // serialises Compact (cleaner.go)
 
 	flushMu       sync.Mutex // serialises background flushes of sealed segments
 	pendingSeal   []*segment
