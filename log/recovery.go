@@ -39,6 +39,9 @@ func (p *Partition) recover() error {
 	if err != nil {
 		return fmt.Errorf("log: list %s: %w", p.dir, err)
 	}
+	if names, err = p.finishInterruptedClean(names); err != nil {
+		return err
+	}
 	var bases, snapshots []int64
 	marker := false
 	for _, name := range names {
@@ -146,6 +149,12 @@ func (p *Partition) recover() error {
 		if err != nil {
 			return err
 		}
+		if bad < 0 && i >= firstScan && !last && s.next.Load() < segs[i+1].base {
+			// The segment lost its tail whole (unsynced bytes gone at a
+			// batch boundary): what follows would leave a hole.
+			r.problem("segment %020d ends at offset %d, before the next segment's base %d", s.base, s.next.Load(), segs[i+1].base)
+			bad = s.size.Load()
+		}
 		if bad >= 0 {
 			// Cut the segment at the first bad batch and drop everything after it.
 			r.BytesTruncated += s.size.Load() - bad
@@ -186,6 +195,11 @@ func (p *Partition) recover() error {
 		start = leo
 	}
 	p.startOffset.Store(start)
+	if lsOK && start != ls {
+		if err := p.writeOffsetCheckpoint(logStartCheckpoint, start); err != nil {
+			return err
+		}
+	}
 	changed := p.epochs.truncateFrom(leo)
 	changed = p.epochs.truncateBefore(start) || changed
 	if scannedFrom != math.MaxInt64 || changed {

@@ -8,7 +8,7 @@ import (
 // does before it fetches from a new leader (KIP-101). Offsets are cut at
 // batch boundaries: if offset falls inside a batch, that whole batch goes and
 // the log end offset becomes its base offset. Truncating below the log start
-// offset empties the log and restarts it at offset. Readers must not be
+// offset (or at it) empties the log and restarts it at offset. Readers must not be
 // reading the removed range (the broker bounds reads by the high watermark,
 // and truncation never goes below it); removed segments stay readable by
 // results already handed out.
@@ -31,7 +31,7 @@ func (p *Partition) Truncate(offset int64) error {
 		return err
 	}
 	var err error
-	if offset < p.startOffset.Load() || offset <= p.segs.Load().segs[0].base {
+	if offset <= p.startOffset.Load() || offset <= p.segs.Load().segs[0].base {
 		err = p.truncateFully(offset)
 	} else {
 		err = p.truncateInside(offset)
@@ -40,6 +40,13 @@ func (p *Partition) Truncate(offset int64) error {
 		return p.fail(err)
 	}
 	leo := p.endOffset.Load()
+	if leo < p.startOffset.Load() {
+		// The cut went through the batch holding the log start offset.
+		if err := p.writeOffsetCheckpoint(logStartCheckpoint, leo); err != nil {
+			return p.fail(err)
+		}
+		p.startOffset.Store(leo)
+	}
 	p.sync.reset(leo)
 	p.unflushed = 0
 	if p.recoveryPoint > leo {
@@ -116,9 +123,13 @@ func (p *Partition) truncateInside(offset int64) error {
 	if err := p.fs.SyncDir(p.dir); err != nil {
 		return fmt.Errorf("log: sync dir: %w", err)
 	}
-	// Cut the log and its indexes, then reopen s as the active segment.
+	// Cut the log and its indexes (durably: a crash must not bring the cut
+	// batches back), then reopen s as the active segment.
 	if err := p.truncateSegmentFile(s, cut); err != nil {
 		return err
+	}
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("log: fsync %s after truncation: %w", s.logPath(), err)
 	}
 	if err := truncateIndexFiles(s, cut, newNext); err != nil {
 		return err
