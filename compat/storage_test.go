@@ -1,13 +1,18 @@
 package compat
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/weir-broker/weir/cmd/weir/weirtest"
 )
 
 // Record batch v2 header layout (Kafka's, as Weir stores it): the offsets
@@ -62,6 +67,47 @@ func storedBatches(dataDir, topic string, p int32) ([]storedBatch, error) {
 	return out, nil
 }
 
+// dumpBatches lists the batches of a partition as `weir log dump --format
+// json` reports them, in storedBatch form.
+func dumpBatches(dataDir, topic string, p int32) ([]storedBatch, error) {
+	bin, err := weirtest.Binary()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(dataDir, fmt.Sprintf("%s-%d", topic, p))
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "log", "dump", "--format", "json", dir)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("weir log dump %s: %w\n%s%s", dir, err, tail(string(out), 2000), stderr.String())
+	}
+	var bs []storedBatch
+	for line := range strings.Lines(string(out)) {
+		var j struct {
+			File        string `json:"file"`
+			Position    int64  `json:"position"`
+			BaseOffset  int64  `json:"baseOffset"`
+			RecordCount int32  `json:"recordCount"`
+			Codec       string `json:"codec"`
+			CRCValid    bool   `json:"crcValid"`
+			Error       string `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(line), &j); err != nil {
+			return nil, fmt.Errorf("weir log dump: malformed line %q: %w", line, err)
+		}
+		if j.Error != "" || !j.CRCValid {
+			return nil, fmt.Errorf("weir log dump: %s position %d: crcValid=%v %s", j.File, j.Position, j.CRCValid, j.Error)
+		}
+		id, ok := codecIDs[j.Codec]
+		if !ok {
+			id = -1
+		}
+		bs = append(bs, storedBatch{File: filepath.Base(j.File), Pos: j.Position, Offset: j.BaseOffset, Codec: id, Records: j.RecordCount})
+	}
+	return bs, nil
+}
+
 // parseBatchHeaders walks concatenated v2 record batches.
 func parseBatchHeaders(b []byte) ([]storedBatch, error) {
 	var out []storedBatch
@@ -88,9 +134,11 @@ func parseBatchHeaders(b []byte) ([]storedBatch, error) {
 	return out, nil
 }
 
-// checkStored checks, from the segment files, that every batch of topic is
-// stored with the given codec and that each partition holds the records
-// message() puts there, at dense offsets from 0.
+// checkStored checks that every batch of topic is stored with the given
+// codec and that each partition holds the records message() puts there, at
+// dense offsets from 0. It reads the batch headers twice: straight from the
+// segment files, and through `weir log dump --format json`, whose answer
+// must match.
 func checkStored(t *testing.T, dataDir, topic string, codec int8, n int) {
 	t.Helper()
 	for p := range int32(partitions) {
@@ -98,6 +146,12 @@ func checkStored(t *testing.T, dataDir, topic string, codec int8, n int) {
 		if err != nil {
 			t.Errorf("%s/%d: read segments: %v", topic, p, err)
 			continue
+		}
+		dumped, err := dumpBatches(dataDir, topic, p)
+		if err != nil {
+			t.Errorf("%s/%d: %v", topic, p, err)
+		} else if !slices.Equal(dumped, bs) {
+			t.Errorf("%s/%d: weir log dump disagrees with the segment files:\n\tdump:  %.300v\n\tfiles: %.300v", topic, p, dumped, bs)
 		}
 		var next int64
 		var bad []string
