@@ -176,6 +176,11 @@ func ScanLogFile(fsys vfs.FS, path string, fn func(pos int64, b batch.Batch, err
 	if err != nil {
 		return fmt.Errorf("log: scan %s: %w", path, err)
 	}
+	return scanBatches(f, path, size, fn)
+}
+
+// scanBatches is ScanLogFile over the first size bytes of an open file.
+func scanBatches(f vfs.File, path string, size int64, fn func(pos int64, b batch.Batch, err error) error) error {
 	var hdr [batch.LogOverhead]byte
 	var buf []byte
 	for pos := int64(0); pos < size; {
