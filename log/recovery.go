@@ -42,9 +42,6 @@ func (p *Partition) recover() error {
 	if names, err = p.finishInterruptedClean(names); err != nil {
 		return err
 	}
-	if names, err = p.finishInterruptedClean(names); err != nil {
-		return err
-	}
 	var bases, snapshots []int64
 	marker := false
 	for _, name := range names {
