@@ -521,3 +521,62 @@ func TestCompactModel(t *testing.T) {
 		clCheck(rt, p, m, cleanedTo, 0)
 	})
 }
+
+// TestCleanerBackground: the background cleaner compacts a partition on its
+// own; Close stops its goroutine (goleak checks in TestMain).
+func TestCleanerBackground(t *testing.T) {
+	fs := vfs.NewMem()
+	p := clOpen(t, fs, clConfig(), 10_000)
+	m := newCLModel()
+	clFill(t, p, m, rand.New(rand.NewPCG(9, 10)), 5, 4)
+	other := clOpen(t, vfs.NewMem(), DefaultConfig(), 10_000) // delete policy: left alone
+	before := p.Size()
+	c := NewCleaner(CleanerOptions{Interval: time.Millisecond})
+	c.Add(p)
+	c.Add(other)
+	c.Start()
+	c.Start() // idempotent
+	poll := time.NewTicker(time.Millisecond)
+	defer poll.Stop()
+	deadline := time.After(10 * time.Second)
+	for p.Size() >= before {
+		select {
+		case <-deadline:
+			t.Fatal("the cleaner did not compact within 10s")
+		case <-poll.C:
+		}
+	}
+	c.Remove(p)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	clCheck(t, p, m, 0, 0)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCleanerRunOnce(t *testing.T) {
+	p := clOpen(t, vfs.NewMem(), clConfig(), 10_000)
+	m := newCLModel()
+	clFill(t, p, m, rand.New(rand.NewPCG(11, 12)), 5, 3)
+	closed := clOpen(t, vfs.NewMem(), clConfig(), 10_000)
+	if err := closed.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := NewCleaner(CleanerOptions{})
+	defer c.Close()
+	c.Add(p)
+	c.Add(closed)
+	got := c.RunOnce()
+	if len(got) != 1 || got[p].SegmentsCleaned != 2 {
+		t.Fatalf("RunOnce = %+v", got)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
