@@ -390,3 +390,26 @@ func TestVerifyPartitionWrittenLog(t *testing.T) {
 		t.Fatalf("%d segments, %d records, want ≥3 and %d", len(r.Segments), got, records)
 	}
 }
+
+func TestVerifyProducerSnapshots(t *testing.T) {
+	s := newProducerStates()
+	s.record(psBatch(3, 0, 0, 2, 0))
+	good := s.marshal()
+	bad := append([]byte{}, good...)
+	bad[len(bad)-1] ^= 1
+	fx := newVFFixture(t)
+	fx.files["00000000000000000006.snapshot"] = good
+	fx.files["00000000000000000010.snapshot"] = bad
+	fx.write(t)
+	r, err := Verify(fx.fs, fx.dir, VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Problems) != 1 {
+		t.Fatalf("problems %v", r.Problems)
+	}
+	p := r.Problems[0]
+	if p.Path != filepath.Join(fx.dir, "00000000000000000010.snapshot") || p.Offset != 10 || !strings.Contains(p.Reason, "CRC") {
+		t.Fatalf("problem %v", p)
+	}
+}
