@@ -257,6 +257,16 @@ func readSegment(s *segment, offset, maxOff, budget int64) (pos, size int64, err
 		return -1, 0, nil
 	}
 	end := pos + h.size
+	if budget > h.size {
+		// Jump over whole batches with the index: batches before an entry's
+		// position end below that entry's last offset.
+		if j := jumpEntry(ix, pos+budget, maxOff-s.base); j > end && j <= limit {
+			end = j
+		}
+		if fi != nil && fi.err != nil {
+			return 0, 0, fmt.Errorf("log: read index of %s: %w", s.logPath(), fi.err)
+		}
+	}
 	for end < limit {
 		h, err := sc.header(end)
 		if err != nil || h.last >= maxOff || end+h.size-pos > budget {
@@ -303,4 +313,25 @@ func verifyRegion(s *segment, pos, end int64) (int64, error) {
 		}
 	}
 	return good, nil
+}
+
+// jumpEntry returns the position of the last index entry at or below maxPos
+// whose batch ends below maxRel (relative to the segment base), or 0.
+func jumpEntry(ix indexReader, maxPos, maxRel int64) int64 {
+	n := ix.len()
+	lo, hi := int64(0), n // first entry past maxPos or reaching maxRel
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		rel, p := unpackEntry(ix.at(mid))
+		if int64(p) > maxPos || int64(rel) >= maxRel {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo == 0 {
+		return 0
+	}
+	_, p := unpackEntry(ix.at(lo - 1))
+	return int64(p)
 }
