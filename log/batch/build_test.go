@@ -284,3 +284,28 @@ func TestDecompressLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestIterReset: one Iter walks batches of every codec in turn, reusing its
+// buffer, and an undecodable batch leaves it empty with the error.
+func TestIterReset(t *testing.T) {
+	var it Iter
+	for i, c := range append(allCodecs, allCodecs...) {
+		want := fmt.Sprintf("value %d", i)
+		b := MustBuild(Options{Codec: c, BaseOffset: int64(10 * i)}, Record{Key: []byte("k"), Value: []byte(want)}, Record{Value: []byte("x")})
+		if err := it.Reset(b, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for it.Next() {
+			got = append(got, fmt.Sprintf("%d:%s", it.Record().Offset, it.Record().Value))
+		}
+		if it.Err() != nil || fmt.Sprint(got) != fmt.Sprintf("[%d:%s %d:x]", 10*i, want, 10*i+1) {
+			t.Fatalf("%s: %v %v", c, got, it.Err())
+		}
+	}
+	bad := MustBuild(Options{Codec: CodecGzip}, Record{Value: []byte("v")})
+	bad[len(bad)-6] ^= 0xff
+	if err := it.Reset(bad, 1<<20); !errors.Is(err, ErrCorrupt) || it.Next() || !errors.Is(it.Err(), ErrCorrupt) {
+		t.Fatalf("Reset on a damaged batch: %v, Next true or Err %v", err, it.Err())
+	}
+}

@@ -89,31 +89,32 @@ func decompress(dst []byte, c Codec, src []byte, limit int) ([]byte, error) {
 			return nil, err
 		}
 		defer gzipReaders.Put(zr)
-		return readLimited(dst, zr, limit)
+		return readLimited(dst, zr, limit, len(src))
 	case CodecSnappy:
 		return snappyDecode(dst, src, limit)
 	case CodecLZ4:
 		zr := lz4Readers.Get().(*lz4.Reader)
 		defer lz4Readers.Put(zr)
 		zr.Reset(bytes.NewReader(src))
-		return readLimited(dst, zr, limit)
+		return readLimited(dst, zr, limit, len(src))
 	case CodecZstd:
 		zr := zstdDecoders.Get().(*zstd.Decoder)
 		defer zstdDecoders.Put(zr)
 		if err := zr.Reset(bytes.NewReader(src)); err != nil {
 			return nil, err
 		}
-		return readLimited(dst, zr, limit)
+		return readLimited(dst, zr, limit, len(src))
 	}
 	return nil, errorf(ReasonCodec, "codec %d", c)
 }
 
 // readLimited reads r to EOF into dst, failing once more than limit bytes
 // come out. The buffer grows as data arrives, never ahead of it.
-func readLimited(dst []byte, r io.Reader, limit int) ([]byte, error) {
+func readLimited(dst []byte, r io.Reader, limit, hint int) ([]byte, error) {
 	lr := io.LimitedReader{R: r, N: int64(limit) + 1}
 	if cap(dst) == 0 {
-		dst = make([]byte, 0, min(limit+1, 4096))
+		// Records usually compress 2-5x: start there, not at the limit.
+		dst = make([]byte, 0, min(limit+1, max(4096, 4*hint)))
 	}
 	for {
 		if len(dst) == cap(dst) {

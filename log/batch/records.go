@@ -44,8 +44,8 @@ type Record struct {
 	Headers   []Header
 }
 
-// Iter walks the records of a batch. Its zero value is not usable: get one
-// from Batch.Records or NewIter. An Iter is not safe for concurrent use.
+// Iter walks the records of a batch. Get one from Batch.Records or NewIter,
+// or Reset a zero Iter. An Iter is not safe for concurrent use.
 //
 //	it, err := b.Records(limit)
 //	for it.Next() {
@@ -62,6 +62,7 @@ type Iter struct {
 	prevDelta  int32
 	rec        Record
 	err        error
+	own        []byte // decompression buffer, reused by Reset
 }
 
 // NewIter returns an iterator over an uncompressed records section that
@@ -74,9 +75,9 @@ func NewIter(section []byte, count int32, baseOffset, baseTimestamp int64, lastO
 }
 
 func (it *Iter) reset(section []byte, count int32, baseOffset, baseTimestamp int64, lastOffsetDelta int32) {
-	hdrs := it.rec.Headers[:0]
+	hdrs, own := it.rec.Headers[:0], it.own
 	*it = Iter{buf: section, left: count, baseOffset: baseOffset, baseTS: baseTimestamp,
-		lastDelta: lastOffsetDelta, prevDelta: -1}
+		lastDelta: lastOffsetDelta, prevDelta: -1, own: own}
 	it.rec.Headers = hdrs
 	if count < 0 {
 		it.err = errorf(ReasonRecordCount, "recordCount %d", count)
@@ -86,13 +87,29 @@ func (it *Iter) reset(section []byte, count int32, baseOffset, baseTimestamp int
 // Records decompresses the batch (at most limit bytes of records) and returns
 // an iterator over its records. The batch must have passed Validate.
 func (b Batch) Records(limit int) (*Iter, error) {
-	sec, err := b.Decompress(nil, limit)
-	if err != nil {
+	it := &Iter{}
+	if err := it.Reset(b, limit); err != nil {
 		return nil, err
 	}
-	it := &Iter{}
-	it.reset(sec, b.RecordCount(), b.BaseOffset(), b.BaseTimestamp(), b.LastOffsetDelta())
 	return it, nil
+}
+
+// Reset points it at the records of b, like Batch.Records, reusing the
+// iterator's decompression buffer: a loop over many batches with one Iter
+// allocates nothing once the buffer has grown. Records from the previous
+// batch are invalid afterwards. On error the iterator yields nothing.
+func (it *Iter) Reset(b Batch, limit int) error {
+	sec, err := b.Decompress(it.own, limit)
+	if err != nil {
+		it.reset(nil, 0, 0, 0, 0)
+		it.err = err
+		return err
+	}
+	if b.Codec() != CodecNone {
+		it.own = sec
+	}
+	it.reset(sec, b.RecordCount(), b.BaseOffset(), b.BaseTimestamp(), b.LastOffsetDelta())
+	return nil
 }
 
 // Next decodes the next record. It returns false at the end or on error;
