@@ -140,6 +140,7 @@ func (p *Partition) Compact() (CompactResult, error) {
 // Batches whose records do not decode are skipped: they will be kept whole,
 // and whatever they hold is then not superseded by anything the map lacks.
 func mapSegment(s *segment, size int64, om *offsetMap) error {
+	var it batch.Iter
 	return scanBatches(s.log, s.logPath(), size, func(pos int64, b batch.Batch, perr error) error {
 		if perr != nil {
 			return fmt.Errorf("log: compact: %s at %d: %w", s.logPath(), pos, perr)
@@ -147,8 +148,7 @@ func mapSegment(s *segment, size int64, om *offsetMap) error {
 		if b.IsControl() {
 			return nil
 		}
-		it, err := b.Records(cleanRecordLimit)
-		if err != nil {
+		if err := it.Reset(b, cleanRecordLimit); err != nil {
 			return nil
 		}
 		for it.Next() {
@@ -190,6 +190,7 @@ func (p *Partition) writeCleaned(s *segment, size int64, om *offsetMap, horizon,
 	out, idx, tidx := files[0], files[1], files[2]
 
 	var buf, idxBuf, timeBuf []byte
+	var it batch.Iter
 	var pos, sinceIndex int64
 	lastRel, lastTimeTs, maxTs, maxTsOffset := int64(-1), int64(-1), int64(-1), int64(-1)
 	err := scanBatches(s.log, s.logPath(), size, func(at int64, b batch.Batch, perr error) error {
@@ -199,7 +200,7 @@ func (p *Partition) writeCleaned(s *segment, size int64, om *offsetMap, horizon,
 		var fs filterStats
 		var err error
 		last := at+int64(len(b)) == size
-		buf, fs, err = filterBatch(buf[:0], b, last, om, horizon, cleanRecordLimit)
+		buf, fs, err = filterBatch(buf[:0], b, last, om, horizon, cleanRecordLimit, &it)
 		if err != nil {
 			st.undecodable++
 			buf = append(buf[:0], b...)

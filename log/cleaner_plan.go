@@ -112,15 +112,15 @@ type filterStats struct {
 
 // filterBatch appends to dst what compaction keeps of b (see the rules at
 // the top of this file); last says b ends its segment. limit bounds
-// decompression. An error means b's records do not decode; the caller must
-// then keep b as it is or give up.
-func filterBatch(dst []byte, b batch.Batch, last bool, om *offsetMap, horizonMs int64, limit int) ([]byte, filterStats, error) {
+// decompression; it is the iterator to decode with (its buffer is reused).
+// An error means b's records do not decode; the caller must then keep b as
+// it is or give up.
+func filterBatch(dst []byte, b batch.Batch, last bool, om *offsetMap, horizonMs int64, limit int, it *batch.Iter) ([]byte, filterStats, error) {
 	var st filterStats
 	if b.IsControl() {
 		return append(dst, b...), st, nil
 	}
-	it, err := b.Records(limit)
-	if err != nil {
+	if err := it.Reset(b, limit); err != nil {
 		return dst, st, err
 	}
 	var kept []batch.Record
