@@ -1,0 +1,197 @@
+package broker
+
+// Version notes (Produce, key 0):
+//   - Advertised 0-9. Versions 0-2 carry message sets of magic 0/1, which
+//     Weir does not store: every partition answers UNSUPPORTED_FOR_MESSAGE_FORMAT
+//     (acks=0 closes the connection, having no response to carry it). They
+//     are advertised only because librdkafka < 2.11 enables compression when
+//     Produce v0 is listed (KAFKA-18659, as Kafka 4 does).
+//   - v3+: magic 2 batches; v3 adds TransactionalID, v5 LogStartOffset, v8
+//     ErrorRecords/ErrorMessage, v9 is flexible. 10+ (KIP-890/KIP-951) not
+//     served.
+//   - acks 0 sends nothing, 1 answers after the local append, -1 (all)
+//     waits in the produce purgatory until the high watermark passes every
+//     appended batch, at most TimeoutMillis.
+//   - Transactional batches are refused (INVALID_TXN_STATE) until
+//     transactions exist; control batches from producers are INVALID_RECORD.
+//   - An idempotent retry of a batch still cached answers the original
+//     base offset (log.AppendResult.Duplicate).
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-broker/weir/broker/metadata"
+	"github.com/weir-broker/weir/broker/replica"
+	"github.com/weir-broker/weir/broker/wire"
+)
+
+func handleProduce(s *Server, r *wire.Request) (wire.Response, error) {
+	req := r.Msg.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	if req.Version < 3 && req.Acks == 0 {
+		return wire.Response{}, fmt.Errorf("broker: produce v%d with acks=0: message format below v2 is not supported", req.Version)
+	}
+	var fail error
+	switch {
+	case req.Version < 3:
+		fail = kerr.UnsupportedForMessageFormat
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		fail = kerr.InvalidRequiredAcks
+	}
+	var waits []ackWait
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			err := fail
+			var p *replica.Partition
+			if err == nil {
+				p, err = s.dataPartition(rt.Topic, rp.Partition, true)
+			}
+			if err == nil {
+				var res appendOutcome
+				res, err = appendRecords(p, rp.Records, req.Acks)
+				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.base, res.appendTime, res.logStart
+				if err == nil && req.Acks == -1 {
+					waits = append(waits, ackWait{topic: len(resp.Topics), part: len(st.Partitions), p: p, last: res.last})
+				}
+			}
+			setProduceError(&sp, req.Version, err)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		return wire.Response{None: true}, nil
+	}
+	if len(waits) == 0 {
+		return wire.Response{Msg: resp}, nil
+	}
+	op := &produceOp{r: r, resp: resp, version: req.Version, waits: waits}
+	tps := make([]replica.TopicPartition, len(waits))
+	for i, w := range waits {
+		tps[i] = w.p.TopicPartition()
+	}
+	deadline := s.replicas().Now().Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
+	// If it can complete at once, OnComplete responds before this returns.
+	s.replicas().DelayProduce(op, deadline, tps)
+	return wire.Response{Deferred: true}, nil
+}
+
+// dataPartition returns the partition a data-path request names. With
+// create (Produce) and auto.create.topics.enable, an unknown topic is
+// created first, as Kafka does.
+func (s *Server) dataPartition(topic string, partition int32, create bool) (*replica.Partition, error) {
+	if p, ok := s.replicas().Partition(topic, partition); ok {
+		return p, nil
+	}
+	if create && s.cfg.AutoCreateTopics {
+		if err := s.autoCreateTopic(topic); err != nil {
+			return nil, err
+		}
+		if p, ok := s.replicas().Partition(topic, partition); ok {
+			return p, nil
+		}
+	}
+	return nil, kerr.UnknownTopicOrPartition
+}
+
+// autoCreateTopic creates topic with the broker defaults, as a Metadata
+// request with auto-creation would; a concurrent creation is not an error.
+func (s *Server) autoCreateTopic(topic string) error {
+	_, err := s.createTopic(topicSpec{name: topic, partitions: -1, replicationFactor: -1}, false)
+	if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
+		return err
+	}
+	return nil
+}
+
+// appendOutcome is what a produce partition reports back.
+type appendOutcome struct {
+	base, last, appendTime, logStart int64
+}
+
+// appendRecords appends one partition's records and returns the offsets
+// the response carries.
+func appendRecords(p *replica.Partition, records []byte, acks int16) (appendOutcome, error) {
+	out := appendOutcome{base: -1, last: -1, appendTime: -1, logStart: -1}
+	if len(records) == 0 {
+		return out, fmt.Errorf("broker: empty records: %w", kerr.CorruptMessage)
+	}
+	res, err := p.Append(records, acks)
+	if err != nil {
+		return out, err
+	}
+	out.base, out.last, out.logStart = res.FirstOffset, res.LastOffset, p.LogStartOffset()
+	if p.Config().TimestampType == replica.LogAppendTime {
+		out.appendTime = res.LogAppendTime
+	}
+	return out, nil
+}
+
+// setProduceError sets a partition's error code and, from v8, a message.
+func setProduceError(sp *kmsg.ProduceResponseTopicPartition, version int16, err error) {
+	if err == nil {
+		return
+	}
+	sp.ErrorCode = errorCode(err)
+	if version >= 8 {
+		msg := err.Error()
+		if ke, ok := errors.AsType[*kerr.Error](err); ok && ke.Message == msg {
+			return
+		}
+		sp.ErrorMessage = &msg
+	}
+}
+
+// ackWait is one partition of an acks=all produce waiting for its high
+// watermark.
+type ackWait struct {
+	topic, part int // position in the response
+	p           *replica.Partition
+	last        int64 // last offset appended
+}
+
+// produceOp is an acks=all produce in the purgatory. It completes when every
+// partition has committed its batch or failed.
+type produceOp struct {
+	r       *wire.Request
+	resp    *kmsg.ProduceResponse
+	version int16
+	waits   []ackWait
+}
+
+// TryComplete implements purgatory.Operation.
+func (o *produceOp) TryComplete() bool {
+	for _, w := range o.waits {
+		if done, _ := w.p.AckState(w.last); !done {
+			return false
+		}
+	}
+	return true
+}
+
+// OnComplete implements purgatory.Operation: partitions not committed by the
+// deadline answer REQUEST_TIMED_OUT.
+func (o *produceOp) OnComplete(expired bool) {
+	for _, w := range o.waits {
+		sp := &o.resp.Topics[w.topic].Partitions[w.part]
+		done, err := w.p.AckState(w.last)
+		if !done {
+			err = replica.ErrRequestTimedOut
+		}
+		if err != nil {
+			sp.BaseOffset, sp.LogAppendTime = -1, -1
+			setProduceError(sp, o.version, err)
+		}
+	}
+	o.r.Respond(wire.Response{Msg: o.resp})
+}

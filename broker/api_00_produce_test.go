@@ -1,0 +1,305 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-broker/weir/log/batch"
+)
+
+// createTopicRaw creates a topic through CreateTopics and fails the test on
+// any error.
+func createTopicRaw(t *testing.T, c *rawConn, name string, partitions int32, configs map[string]string) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version = 5
+	req.TimeoutMillis = 5000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, 1
+	for k, v := range configs {
+		cfg := kmsg.NewCreateTopicsRequestTopicConfig()
+		cfg.Name, cfg.Value = k, kmsg.StringPtr(v)
+		rt.Configs = append(rt.Configs, cfg)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp := c.roundTrip(req, 1).(*kmsg.CreateTopicsResponse)
+	if code := resp.Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("create topic %s: %v", name, kerr.ErrorForCode(code))
+	}
+}
+
+// nowBatch builds a batch of n records with current timestamps and values
+// "<tag>-<i>".
+func nowBatch(tag string, n int, o batch.Options) []byte {
+	recs := make([]batch.Record, n)
+	for i := range recs {
+		recs[i] = batch.Record{Timestamp: time.Now().UnixMilli(), Value: fmt.Appendf(nil, "%s-%d", tag, i)}
+	}
+	return batch.MustBuild(o, recs...)
+}
+
+// produceRaw sends one partition's records and returns its response.
+func produceRaw(t *testing.T, c *rawConn, version int16, acks int16, topic string, partition int32, records []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = version, acks, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = partition, records
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := c.roundTrip(req, 7).(*kmsg.ProduceResponse)
+	return resp.Topics[0].Partitions[0]
+}
+
+// latestOffset asks ListOffsets for the high watermark.
+func latestOffset(t *testing.T, c *rawConn, topic string, partition int32) int64 {
+	t.Helper()
+	return listOffset(t, c, topic, partition, -1).Offset
+}
+
+func newClient(t *testing.T, s *Server, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.Addr().String())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// consumeN reads n records of topic's partition 0 from the start.
+func consumeN(t *testing.T, s *Server, topic string, n int) []string {
+	t.Helper()
+	cl := newClient(t, s, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d records: %v", len(got), n, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s-%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	return got
+}
+
+// TestProduceAcksWithKgo produces with acks 0, 1 and all through franz-go
+// and reads everything back in order.
+func TestProduceAcksWithKgo(t *testing.T) {
+	tests := []struct {
+		name string
+		acks kgo.Acks
+		idem bool
+	}{
+		{"acks=0", kgo.NoAck(), false},
+		{"acks=1", kgo.LeaderAck(), false},
+		{"acks=all", kgo.AllISRAcks(), false},
+		{"acks=all idempotent", kgo.AllISRAcks(), true},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t)
+			topic := fmt.Sprintf("acks-%d", i)
+			createTopicRaw(t, dialRaw(t, s), topic, 1, nil)
+			opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(tc.acks)}
+			if !tc.idem {
+				opts = append(opts, kgo.DisableIdempotentWrite())
+			}
+			cl := newClient(t, s, opts...)
+			var want []string
+			for j := range 50 {
+				v := fmt.Sprintf("v%d", j)
+				want = append(want, v)
+				res := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte(v)})
+				if err := res.FirstErr(); err != nil {
+					t.Fatalf("produce %d: %v", j, err)
+				}
+				if r := res[0].Record; tc.acks != kgo.NoAck() && r.Offset != int64(j) {
+					t.Fatalf("record %d got offset %d", j, r.Offset)
+				}
+			}
+			got := consumeN(t, s, topic, len(want))
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("consumed %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+// initProducerID gets a producer id through InitProducerId.
+func initProducerID(t *testing.T, c *rawConn) int64 {
+	t.Helper()
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.Version = 4
+	resp := c.roundTrip(req, 3).(*kmsg.InitProducerIDResponse)
+	if resp.ErrorCode != 0 || resp.ProducerEpoch != 0 {
+		t.Fatalf("InitProducerId: %v epoch %d", kerr.ErrorForCode(resp.ErrorCode), resp.ProducerEpoch)
+	}
+	return resp.ProducerID
+}
+
+// TestProduceIdempotentRetries replays the retries an idempotent producer
+// makes: a duplicate answers the original offset and writes nothing, a gap
+// in the sequence is OUT_OF_ORDER_SEQUENCE_NUMBER, an older epoch is
+// INVALID_PRODUCER_EPOCH.
+func TestProduceIdempotentRetries(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "idem", 1, nil)
+	pid := initProducerID(t, c)
+	idem := func(epoch int16, seq int32, n int) []byte {
+		return nowBatch("i", n, batch.Options{Idempotent: true, ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq})
+	}
+	steps := []struct {
+		name     string
+		records  []byte
+		wantErr  *kerr.Error
+		wantBase int64
+		wantLEO  int64
+	}{
+		{"first", idem(0, 0, 3), nil, 0, 3},
+		{"retry of first", idem(0, 0, 3), nil, 0, 3},
+		{"next", idem(0, 3, 2), nil, 3, 5},
+		{"retry of the first again", idem(0, 0, 3), nil, 0, 5},
+		{"gap", idem(0, 9, 1), kerr.OutOfOrderSequenceNumber, -1, 5},
+		{"epoch bump from 0", idem(1, 0, 1), nil, 5, 6},
+		{"old epoch", idem(0, 5, 1), kerr.InvalidProducerEpoch, -1, 6},
+	}
+	for _, st := range steps {
+		got := produceRaw(t, c, 9, -1, "idem", 0, st.records)
+		if err := kerr.ErrorForCode(got.ErrorCode); !errors.Is(err, st.wantErr) && !(err == nil && st.wantErr == nil) {
+			t.Fatalf("%s: error %v, want %v", st.name, err, st.wantErr)
+		}
+		if got.BaseOffset != st.wantBase {
+			t.Fatalf("%s: base offset %d, want %d", st.name, got.BaseOffset, st.wantBase)
+		}
+		if leo := latestOffset(t, c, "idem", 0); leo != st.wantLEO {
+			t.Fatalf("%s: high watermark %d, want %d", st.name, leo, st.wantLEO)
+		}
+	}
+}
+
+// TestProduceErrors checks the per-partition errors of bad produces, and
+// that none of them changes the log.
+func TestProduceErrors(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.AutoCreateTopics = false })
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "errs", 1, map[string]string{"max.message.bytes": "200"})
+	corrupt := nowBatch("c", 2, batch.Options{})
+	corrupt[len(corrupt)-1] ^= 0xff
+	truncated := nowBatch("c", 2, batch.Options{})
+	tests := []struct {
+		name      string
+		version   int16
+		acks      int16
+		topic     string
+		partition int32
+		records   []byte
+		want      *kerr.Error
+	}{
+		{"corrupt CRC", 9, 1, "errs", 0, corrupt, kerr.CorruptMessage},
+		{"truncated batch", 9, 1, "errs", 0, truncated[:len(truncated)-3], kerr.CorruptMessage},
+		{"empty records", 9, 1, "errs", 0, nil, kerr.CorruptMessage},
+		{"control batch", 9, 1, "errs", 0, nowBatch("c", 1, batch.Options{Control: true}), kerr.InvalidRecord},
+		{"transactional batch", 9, 1, "errs", 0, nowBatch("t", 1, batch.Options{Transactional: true, Idempotent: true, ProducerID: 1}), kerr.InvalidTxnState},
+		{"over max.message.bytes", 9, 1, "errs", 0, nowBatch("big", 20, batch.Options{}), kerr.MessageTooLarge},
+		{"unknown partition", 9, 1, "errs", 4, nowBatch("u", 1, batch.Options{}), kerr.UnknownTopicOrPartition},
+		{"unknown topic, no auto-create", 9, 1, "nope", 0, nowBatch("u", 1, batch.Options{}), kerr.UnknownTopicOrPartition},
+		{"message format v1 (Produce v2)", 2, 1, "errs", 0, nowBatch("old", 1, batch.Options{}), kerr.UnsupportedForMessageFormat},
+		{"acks=2", 9, 2, "errs", 0, nowBatch("a", 1, batch.Options{}), kerr.InvalidRequiredAcks},
+		{"acks=all below min.insync.replicas", 9, -1, "isr", 0, nowBatch("a", 1, batch.Options{}), kerr.NotEnoughReplicas},
+	}
+	createTopicRaw(t, c, "isr", 1, map[string]string{"min.insync.replicas": "2"})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := produceRaw(t, c, tc.version, tc.acks, tc.topic, tc.partition, tc.records)
+			if got.ErrorCode != tc.want.Code {
+				t.Fatalf("error %v, want %v", kerr.ErrorForCode(got.ErrorCode), tc.want)
+			}
+			if got.BaseOffset != -1 {
+				t.Fatalf("base offset %d on error", got.BaseOffset)
+			}
+			if leo := latestOffset(t, c, "errs", 0); leo != 0 {
+				t.Fatalf("log changed: high watermark %d", leo)
+			}
+		})
+	}
+}
+
+// TestProduceAutoCreate: with auto.create.topics.enable, producing to an
+// unknown topic creates it.
+func TestProduceAutoCreate(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	got := produceRaw(t, c, 9, 1, "fresh", 0, nowBatch("f", 2, batch.Options{}))
+	if got.ErrorCode != 0 || got.BaseOffset != 0 {
+		t.Fatalf("produce to a new topic: %v, base %d", kerr.ErrorForCode(got.ErrorCode), got.BaseOffset)
+	}
+	if leo := latestOffset(t, c, "fresh", 0); leo != 2 {
+		t.Fatalf("high watermark %d, want 2", leo)
+	}
+}
+
+// TestProduceV0ClosesWithAcksZero: an old-format produce with acks=0 has no
+// response to carry its error, so the connection closes, as Kafka 4 does.
+func TestProduceV0ClosesWithAcksZero(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks = 2, 0
+	c.send(req, 1)
+	c.expectClosed()
+}
+
+// TestProduceLogAppendTime: a LogAppendTime topic answers the broker's time.
+func TestProduceLogAppendTime(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "lat", 1, map[string]string{"message.timestamp.type": "LogAppendTime"})
+	before := time.Now().UnixMilli()
+	got := produceRaw(t, c, 9, 1, "lat", 0, nowBatch("l", 1, batch.Options{}))
+	if got.ErrorCode != 0 || got.LogAppendTime < before {
+		t.Fatalf("LogAppendTime %d (error %v), want >= %d", got.LogAppendTime, kerr.ErrorForCode(got.ErrorCode), before)
+	}
+	plain := produceRaw(t, c, 9, 1, "lat2", 0, nowBatch("l", 1, batch.Options{}))
+	if plain.LogAppendTime != -1 {
+		t.Fatalf("CreateTime topic answered LogAppendTime %d", plain.LogAppendTime)
+	}
+}
+
+// TestRestartKeepsAckedMessages: acknowledged records survive a clean
+// Close and reopen of the server on the same data directory.
+func TestRestartKeepsAckedMessages(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, func(c *Config) { c.DataDir = dir })
+	cl := newClient(t, s, kgo.DefaultProduceTopic("durable"), kgo.AllowAutoTopicCreation())
+	var want []string
+	var recs []*kgo.Record
+	for i := range 100 {
+		v := fmt.Sprintf("d%d", i)
+		want = append(want, v)
+		recs = append(recs, &kgo.Record{Value: []byte(v)})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := startServer(t, func(c *Config) { c.DataDir = dir })
+	if got := consumeN(t, s2, "durable", 100); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after restart: %v", got)
+	}
+}

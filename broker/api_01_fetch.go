@@ -1,0 +1,157 @@
+package broker
+
+// Version notes (Fetch, key 1):
+//   - Served 4-12: v4 adds IsolationLevel, LastStableOffset and
+//     AbortedTransactions, v5 LogStartOffset, v7 fetch sessions (KIP-227),
+//     v9 CurrentLeaderEpoch, v11 Rack/PreferredReadReplica, v12 is flexible.
+//     13+ names topics by id (KIP-516) and is not served.
+//   - Sessions are declined: every response carries SessionID 0 and no
+//     error, and every request is served as a full fetch.
+//   - Consumers read committed data only: up to the high watermark, which
+//     is also the last stable offset while there are no transactions
+//     (read_committed and read_uncommitted read the same);
+//     AbortedTransactions is empty.
+//   - A fetch starts at the batch that contains FetchOffset and returns
+//     whole batches within PartitionMaxBytes and MaxBytes, except that the
+//     first batch of the response is whole even when larger (KIP-74).
+//   - Long polling: with fewer than MinBytes available and MaxWaitMillis >
+//     0, the request waits in the fetch purgatory until appends make
+//     MinBytes available or the wait passes; no goroutine waits with it.
+//   - Record batches are written from the segment files with sendfile.
+//   - ReplicaID >= 0 (follower fetch) is served as a consumer fetch until
+//     replication exists.
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-broker/weir/broker/replica"
+	"github.com/weir-broker/weir/broker/wire"
+)
+
+func handleFetch(s *Server, r *wire.Request) (wire.Response, error) {
+	req := r.Msg.(*kmsg.FetchRequest)
+	op := &fetchOp{s: s, r: r, req: req}
+	body, bytes, failed := op.read()
+	if req.MaxWaitMillis <= 0 || bytes >= int64(max(req.MinBytes, 1)) || failed {
+		return wire.Response{Body: body}, nil
+	}
+	body.Release()
+	var tps []replica.TopicPartition
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			tps = append(tps, replica.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
+		}
+	}
+	deadline := s.replicas().Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	// If data arrived meanwhile, OnComplete responds before this returns.
+	s.replicas().DelayFetch(op, deadline, tps)
+	return wire.Response{Deferred: true}, nil
+}
+
+// fetchOp is a fetch request; parked in the purgatory while it waits for
+// MinBytes.
+type fetchOp struct {
+	s   *Server
+	r   *wire.Request
+	req *kmsg.FetchRequest
+}
+
+// TryComplete implements purgatory.Operation: enough committed bytes past
+// the fetch offsets, or a partition that now answers with an error.
+func (o *fetchOp) TryComplete() bool {
+	need := int64(max(o.req.MinBytes, 1))
+	var have int64
+	for _, rt := range o.req.Topics {
+		for _, rp := range rt.Partitions {
+			p, ok := o.s.replicas().Partition(rt.Topic, rp.Partition)
+			if !ok {
+				return true
+			}
+			have += p.AvailableBytes(rp.FetchOffset, int(min(int64(rp.PartitionMaxBytes), need-have)))
+			if have >= need {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// OnComplete implements purgatory.Operation: read again and respond.
+func (o *fetchOp) OnComplete(bool) {
+	body, _, _ := o.read()
+	o.r.Respond(wire.Response{Body: body})
+}
+
+// read serves the request as it stands now. It returns the response body,
+// the record bytes in it and whether any partition failed.
+func (o *fetchOp) read() (*fetchBody, int64, bool) {
+	req := o.req
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.SessionID = 0
+	budget := int64(req.MaxBytes)
+	if req.MaxBytes <= 0 {
+		budget = 1<<31 - 1
+	}
+	var total int64
+	failed := false
+	regions := make([][][]fileRegion, len(req.Topics))
+	var releases []func()
+	for ti, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		regions[ti] = make([][]fileRegion, len(rt.Partitions))
+		for pi, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			rr, err := o.readPartition(rt.Topic, rp, budget-total, total == 0)
+			if err == nil {
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
+				if rr.Log != nil {
+					for _, g := range rr.Log.Regions {
+						regions[ti][pi] = append(regions[ti][pi], fileRegion{file: g.File, pos: g.Pos, size: g.Size})
+					}
+					total += rr.Bytes()
+					releases = append(releases, rr.Release)
+				}
+			} else {
+				sp.ErrorCode = errorCode(err)
+				if rr.HighWatermark > 0 {
+					sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
+				}
+				failed = true
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	body := encodeFetchBody(resp, req.Version, regions)
+	body.releases = releases
+	return body, total, failed
+}
+
+// readPartition reads one partition within limit bytes (and its own
+// PartitionMaxBytes). Only the first partition that returns data may exceed
+// the limit with a single whole batch (KIP-74); a later one whose first batch
+// does not fit returns none.
+func (o *fetchOp) readPartition(topic string, rp kmsg.FetchRequestTopicPartition, limit int64, first bool) (replica.ReadResult, error) {
+	p, err := o.s.dataPartition(topic, rp.Partition, false)
+	if err != nil {
+		return replica.ReadResult{}, err
+	}
+	maxBytes := min(int64(rp.PartitionMaxBytes), limit)
+	if first {
+		maxBytes = max(maxBytes, 1)
+	}
+	r, err := p.Read(rp.FetchOffset, int(max(maxBytes, 0)))
+	if err != nil {
+		return r, err
+	}
+	if !first && r.Bytes() > maxBytes {
+		r.Release()
+	}
+	return r, nil
+}

@@ -1,0 +1,294 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-broker/weir/log/batch"
+)
+
+// fetchPart is one partition of a fetch request.
+type fetchPart struct {
+	topic     string
+	partition int32
+	offset    int64
+	maxBytes  int32
+}
+
+func fetchRequest(version int16, maxWait, minBytes, maxBytes int32, parts ...fetchPart) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID = version, -1
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = maxWait, minBytes, maxBytes
+	req.SessionEpoch = -1
+	for _, p := range parts {
+		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != p.topic {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic = p.topic
+			req.Topics = append(req.Topics, rt)
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p.partition, p.offset, p.maxBytes
+		rt := &req.Topics[len(req.Topics)-1]
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	return req
+}
+
+// fetchOne fetches one partition without waiting.
+func fetchOne(t *testing.T, c *rawConn, version int16, topic string, partition int32, offset int64, maxBytes int32) kmsg.FetchResponseTopicPartition {
+	t.Helper()
+	req := fetchRequest(version, 0, 1, maxBytes, fetchPart{topic, partition, offset, maxBytes})
+	resp := c.roundTrip(req, 5).(*kmsg.FetchResponse)
+	if resp.ErrorCode != 0 || resp.SessionID != 0 {
+		t.Fatalf("fetch: top-level error %v, session %d", kerr.ErrorForCode(resp.ErrorCode), resp.SessionID)
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+// batchesOf splits fetched bytes into batches, checking each one's CRC.
+func batchesOf(t *testing.T, b []byte) []batch.Batch {
+	t.Helper()
+	var out []batch.Batch
+	for len(b) > 0 {
+		bt, err := batch.Parse(b)
+		if err != nil {
+			t.Fatalf("fetched batch %d: %v", len(out), err)
+		}
+		out = append(out, bt)
+		b = b[len(bt):]
+	}
+	return out
+}
+
+func firstBase(t *testing.T, b []byte) int64 {
+	t.Helper()
+	bs := batchesOf(t, b)
+	if len(bs) == 0 {
+		t.Fatal("no batches fetched")
+	}
+	return bs[0].BaseOffset()
+}
+
+// TestFetchEveryVersion fetches the same data at every served version and
+// checks the batches, offsets and declined session.
+func TestFetchEveryVersion(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "fv", 1, nil)
+	var want []byte
+	for i := range 3 {
+		b := nowBatch(fmt.Sprint(i), 4, batch.Options{})
+		produceRaw(t, c, 9, 1, "fv", 0, b)
+		batch.Batch(b).SetBaseOffset(int64(4 * i))
+		batch.Batch(b).SetPartitionLeaderEpoch(0)
+		want = append(want, b...)
+	}
+	for v := int16(4); v <= 12; v++ {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			req := fetchRequest(v, 0, 1, 1<<20, fetchPart{"fv", 0, 0, 1 << 20})
+			req.SessionID, req.SessionEpoch = 0, 0 // asks for a new session
+			resp := c.roundTrip(req, int32(v)).(*kmsg.FetchResponse)
+			if resp.ErrorCode != 0 || resp.SessionID != 0 {
+				t.Fatalf("session not declined cleanly: %v, id %d", kerr.ErrorForCode(resp.ErrorCode), resp.SessionID)
+			}
+			p := resp.Topics[0].Partitions[0]
+			if p.ErrorCode != 0 || p.HighWatermark != 12 || p.LastStableOffset != 12 {
+				t.Fatalf("error %v HW %d LSO %d", kerr.ErrorForCode(p.ErrorCode), p.HighWatermark, p.LastStableOffset)
+			}
+			if v >= 5 && p.LogStartOffset != 0 {
+				t.Fatalf("log start %d", p.LogStartOffset)
+			}
+			if p.AbortedTransactions == nil || len(p.AbortedTransactions) != 0 {
+				t.Fatalf("aborted transactions %v, want empty", p.AbortedTransactions)
+			}
+			if !bytes.Equal(p.RecordBatches, want) {
+				t.Fatalf("fetched %d bytes, want the %d produced", len(p.RecordBatches), len(want))
+			}
+		})
+	}
+}
+
+// TestFetchInsideBatch starts at the batch that contains the offset.
+func TestFetchInsideBatch(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "fi", 1, nil)
+	produceRaw(t, c, 9, 1, "fi", 0, nowBatch("a", 5, batch.Options{}))
+	produceRaw(t, c, 9, 1, "fi", 0, nowBatch("b", 5, batch.Options{}))
+	tests := []struct {
+		offset    int64
+		wantFirst int64
+		wantN     int
+	}{{0, 0, 2}, {3, 0, 2}, {4, 0, 2}, {5, 5, 1}, {9, 5, 1}, {10, -1, 0}}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.offset), func(t *testing.T) {
+			p := fetchOne(t, c, 12, "fi", 0, tc.offset, 1<<20)
+			bs := batchesOf(t, p.RecordBatches)
+			if p.ErrorCode != 0 || len(bs) != tc.wantN || (tc.wantN > 0 && bs[0].BaseOffset() != tc.wantFirst) {
+				t.Fatalf("error %v, %d batches", kerr.ErrorForCode(p.ErrorCode), len(bs))
+			}
+		})
+	}
+	if p := fetchOne(t, c, 12, "fi", 0, 11, 1<<20); p.ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("fetch past the end: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if p := fetchOne(t, c, 12, "nope", 0, 0, 1<<20); p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("unknown topic: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+}
+
+// TestFetchMaxBytes: the first batch of the response is whole even over
+// MaxBytes and PartitionMaxBytes (KIP-74); later partitions get nothing
+// that does not fit.
+func TestFetchMaxBytes(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "mb", 2, nil)
+	for p := int32(0); p < 2; p++ {
+		for range 2 {
+			produceRaw(t, c, 9, 1, "mb", p, nowBatch("x", 20, batch.Options{}))
+		}
+	}
+	one := len(batchesOf(t, fetchOne(t, c, 12, "mb", 0, 0, 1<<20).RecordBatches)[0])
+	tests := []struct {
+		name        string
+		maxBytes    int32
+		partMax     int32
+		wantBatches [2]int
+	}{
+		{"room for all", 1 << 20, 1 << 20, [2]int{2, 2}},
+		{"MaxBytes 1: first batch whole, nothing more", 1, 1 << 20, [2]int{1, 0}},
+		{"PartitionMaxBytes 1: one batch per partition? only the first", 1 << 20, 1, [2]int{1, 0}},
+		{"room for three batches", int32(3*one + one/2), 1 << 20, [2]int{2, 1}},
+		{"one batch per partition", 1 << 20, int32(one + one/2), [2]int{1, 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := fetchRequest(12, 0, 1, tc.maxBytes, fetchPart{"mb", 0, 0, tc.partMax}, fetchPart{"mb", 1, 0, tc.partMax})
+			resp := c.roundTrip(req, 1).(*kmsg.FetchResponse)
+			for i, p := range resp.Topics[0].Partitions {
+				if n := len(batchesOf(t, p.RecordBatches)); n != tc.wantBatches[i] || p.HighWatermark != 40 {
+					t.Fatalf("partition %d: %d batches HW %d, want %d batches", i, n, p.HighWatermark, tc.wantBatches[i])
+				}
+			}
+		})
+	}
+}
+
+// pollFor polls cond until it holds or the deadline passes.
+func pollFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestFetchLongPollWakesOnProduce parks a fetch with a long MaxWait, then
+// produces on another connection: the fetch answers with the new batch.
+func TestFetchLongPollWakesOnProduce(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "lp", 2, nil)
+	req := fetchRequest(12, 60_000, 1, 1<<20, fetchPart{"lp", 0, 0, 1 << 20}, fetchPart{"lp", 1, 0, 1 << 20})
+	c.send(req, 42)
+	pollFor(t, "the fetch to park", func() bool { _, f := s.replicas().Waiting(); return f == 1 })
+	p := dialRaw(t, s)
+	produceRaw(t, p, 9, 1, "lp", 1, nowBatch("wake", 3, batch.Options{}))
+	corr, body, err := c.recv()
+	if err != nil || corr != 42 {
+		t.Fatalf("recv: corr %d, %v", corr, err)
+	}
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if err := resp.ReadFrom(body[1:]); err != nil {
+		t.Fatal(err)
+	}
+	got := resp.Topics[0].Partitions
+	if len(got[0].RecordBatches) != 0 || len(batchesOf(t, got[1].RecordBatches)) != 1 || got[1].HighWatermark != 3 {
+		t.Fatalf("woken fetch: p0 %d bytes, p1 HW %d", len(got[0].RecordBatches), got[1].HighWatermark)
+	}
+	if _, f := s.replicas().Waiting(); f != 0 {
+		t.Fatalf("%d fetches still parked", f)
+	}
+}
+
+// TestFetchLongPollMinBytes: a fetch waiting for more bytes than one small
+// batch stays parked after it, and answers when enough have arrived.
+func TestFetchLongPollMinBytes(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "mn", 1, nil)
+	small := nowBatch("s", 1, batch.Options{})
+	req := fetchRequest(12, 60_000, int32(3*len(small)), 1<<20, fetchPart{"mn", 0, 0, 1 << 20})
+	c.send(req, 1)
+	pollFor(t, "the fetch to park", func() bool { _, f := s.replicas().Waiting(); return f == 1 })
+	p := dialRaw(t, s)
+	produceRaw(t, p, 9, 1, "mn", 0, small)
+	if _, f := s.replicas().Waiting(); f != 1 {
+		t.Fatal("fetch answered before MinBytes were available")
+	}
+	produceRaw(t, p, 9, 1, "mn", 0, nowBatch("s", 1, batch.Options{}))
+	produceRaw(t, p, 9, 1, "mn", 0, nowBatch("s", 1, batch.Options{}))
+	_, body, err := c.recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if err := resp.ReadFrom(body[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(batchesOf(t, resp.Topics[0].Partitions[0].RecordBatches)); n != 3 {
+		t.Fatalf("%d batches, want 3", n)
+	}
+}
+
+// TestFetchLongPollExpires: with no data, the fetch answers empty after
+// MaxWait, without error.
+func TestFetchLongPollExpires(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "ex", 1, nil)
+	resp := c.roundTrip(fetchRequest(12, 20, 1, 1<<20, fetchPart{"ex", 0, 0, 1 << 20}), 1).(*kmsg.FetchResponse)
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 || len(p.RecordBatches) != 0 || p.HighWatermark != 0 {
+		t.Fatalf("expired fetch: %v, %d bytes", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+	}
+}
+
+// TestFetchConsumerGroupLikeLoad has a kgo consumer tail a topic while a
+// producer writes, through long polls.
+func TestFetchTailWithKgo(t *testing.T) {
+	s := startServer(t)
+	createTopicRaw(t, dialRaw(t, s), "tail", 1, nil)
+	cons := newClient(t, s, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"tail": {0: kgo.NewOffset().AtStart()}}), kgo.FetchMaxWait(5*time.Second))
+	prod := newClient(t, s, kgo.DefaultProduceTopic("tail"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 20 {
+		prod.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}, nil)
+	}
+	got := 0
+	for got < 20 {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of 20", got)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatal(err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Value) != fmt.Sprint(got) || r.Offset != int64(got) {
+				t.Fatalf("record %q at %d, want %d", r.Value, r.Offset, got)
+			}
+			got++
+		})
+	}
+}

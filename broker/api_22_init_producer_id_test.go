@@ -1,0 +1,40 @@
+package broker
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestInitProducerID: ids are distinct, also across a restart on the same
+// data directory; a transactional id is refused with a non-retriable code.
+func TestInitProducerID(t *testing.T) {
+	dir := t.TempDir()
+	seen := map[int64]bool{}
+	for range 2 {
+		s := startServer(t, func(c *Config) { c.DataDir = dir })
+		c := dialRaw(t, s)
+		for v := int16(0); v <= 4; v++ {
+			req := kmsg.NewPtrInitProducerIDRequest()
+			req.Version = v
+			resp := c.roundTrip(req, int32(v)).(*kmsg.InitProducerIDResponse)
+			if resp.ErrorCode != 0 || resp.ProducerEpoch != 0 || resp.ProducerID < 0 {
+				t.Fatalf("v%d: id %d epoch %d error %v", v, resp.ProducerID, resp.ProducerEpoch, kerr.ErrorForCode(resp.ErrorCode))
+			}
+			if seen[resp.ProducerID] {
+				t.Fatalf("producer id %d handed out twice", resp.ProducerID)
+			}
+			seen[resp.ProducerID] = true
+		}
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.Version, req.TransactionalID = 4, kmsg.StringPtr("txn")
+		resp := c.roundTrip(req, 9).(*kmsg.InitProducerIDResponse)
+		if resp.ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code || resp.ProducerID != -1 {
+			t.Fatalf("transactional id: %v, id %d", kerr.ErrorForCode(resp.ErrorCode), resp.ProducerID)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

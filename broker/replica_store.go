@@ -1,0 +1,104 @@
+package broker
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/weir-broker/weir/broker/metadata"
+	"github.com/weir-broker/weir/broker/replica"
+)
+
+// replicaStore is the partitionStore of a running broker: the replica
+// manager, which hosts the partitions under the data directory and serves
+// the data path (Produce, Fetch, ListOffsets, DeleteRecords,
+// InitProducerId).
+type replicaStore struct{ m *replica.Manager }
+
+// openReplicaStore opens every partition directory under the data
+// directory.
+func openReplicaStore(s *Server) (*replicaStore, error) {
+	m, err := replica.NewManager(replica.ManagerConfig{
+		DataDir:  s.cfg.DataDir,
+		BrokerID: s.cfg.NodeID,
+		Logger:   s.logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker: open partitions: %w", err)
+	}
+	return &replicaStore{m: m}, nil
+}
+
+// replicas returns the replica manager; nil before Start.
+func (s *Server) replicas() *replica.Manager {
+	if rs, ok := s.store.(*replicaStore); ok {
+		return rs.m
+	}
+	return nil
+}
+
+// topicConfig is the partition configuration of t: Kafka defaults with the
+// topic's overrides.
+func topicConfig(t *metadata.Topic) (replica.Config, error) {
+	c, err := replica.DefaultConfig().With(t.Configs)
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return c, nil
+}
+
+// ensure implements partitionStore: it creates t's partitions that are
+// missing and applies t's configs to those already open.
+func (r *replicaStore) ensure(_ int32, t *metadata.Topic) error {
+	cfg, err := topicConfig(t)
+	if err != nil {
+		return err
+	}
+	for i := range t.Partitions {
+		if p, ok := r.m.Partition(t.Name, int32(i)); ok {
+			if err := p.SetConfig(cfg); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := r.m.CreatePartitionConfig(t.Name, int32(i), cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteTopic implements partitionStore.
+func (r *replicaStore) deleteTopic(name string) error { return r.m.DeleteTopic(name) }
+
+// setConfigs implements partitionStore.
+func (r *replicaStore) setConfigs(t *metadata.Topic) error {
+	cfg, err := topicConfig(t)
+	if err != nil {
+		return err
+	}
+	for i := range t.Partitions {
+		if p, ok := r.m.Partition(t.Name, int32(i)); ok {
+			if err := p.SetConfig(cfg); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// validateConfigs implements partitionStore.
+func (r *replicaStore) validateConfigs(m map[string]string) error {
+	if _, err := replica.DefaultConfig().With(m); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+// acceptsConfig implements partitionStore.
+func (r *replicaStore) acceptsConfig(name string) bool {
+	return slices.Contains(replica.ConfigKeys(), name)
+}
+
+// close implements partitionStore: parked requests are answered, then every
+// partition is closed cleanly.
+func (r *replicaStore) close() error { return r.m.Close() }
