@@ -34,4 +34,4 @@ func (memoryStore) acceptsConfig(string) bool               { return true }
 func (memoryStore) close() error                            { return nil }
 
 // openPartitionStore opens the partitions of this node.
-func openPartitionStore(*Server) (partitionStore, error) { return memoryStore{}, nil }
+func openPartitionStore(s *Server) (partitionStore, error) { return openReplicaStore(s) }
