@@ -7,6 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/weir-broker/weir/broker/metadata"
+	"github.com/weir-broker/weir/broker/replica"
+	"github.com/weir-broker/weir/log"
 	"github.com/weir-broker/weir/log/batch"
 )
 
@@ -46,6 +48,23 @@ var errorCodes = []struct {
 	{metadata.ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
 	{ErrInvalidConfig, kerr.InvalidConfig},
 	{batch.ErrInvalidRecord, kerr.InvalidRecord},
+	// Data path (replica, log).
+	{replica.ErrPartitionClosed, kerr.NotLeaderForPartition},
+	{replica.ErrMessageTooLarge, kerr.MessageTooLarge},
+	{replica.ErrTransactionsUnsupported, kerr.InvalidTxnState},
+	{replica.ErrNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend},
+	{replica.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
+	{replica.ErrRequestTimedOut, kerr.RequestTimedOut},
+	{replica.ErrInvalidConfig, kerr.InvalidConfig},
+	{replica.ErrInvalidTopic, kerr.InvalidTopicException},
+	{replica.ErrPartitionExists, kerr.TopicAlreadyExists},
+	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{log.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
+	{log.ErrProducerFenced, kerr.ProducerFenced},
+	{log.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
+	{log.ErrEmptyAppend, kerr.CorruptMessage},
+	{log.ErrClosed, kerr.NotLeaderForPartition},
+	{log.ErrCorrupt, kerr.KafkaStorageError},
 }
 
 // ErrInvalidConfig is returned for a topic config that is unknown, read-only
