@@ -27,10 +27,15 @@ type api struct {
 // kafka-python. Keep it sorted by key.
 func apiTable() []api {
 	return []api{
+		{key: 0, min: 0, max: 9, handle: handleProduce},
+		{key: 1, min: 4, max: 12, handle: handleFetch},
+		{key: 2, min: 1, max: 6, handle: handleListOffsets},
 		{key: 3, min: 0, max: 11, handle: handleMetadata},
 		{key: 18, min: 0, max: 3, handle: handleAPIVersions},
 		{key: 19, min: 2, max: 7, handle: handleCreateTopics},
 		{key: 20, min: 1, max: 6, handle: handleDeleteTopics},
+		{key: 21, min: 0, max: 2, handle: handleDeleteRecords},
+		{key: 22, min: 0, max: 4, handle: handleInitProducerID},
 		{key: 32, min: 1, max: 4, handle: handleDescribeConfigs},
 		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
 		{key: 37, min: 0, max: 3, handle: handleCreatePartitions},
