@@ -36,6 +36,13 @@ type Config struct {
 	// DefaultPartitions is the partition count of auto-created topics and
 	// of CreateTopics requests that ask for the default (num.partitions).
 	DefaultPartitions int32
+	// Fsync says when appends are made durable: "never" (durability comes
+	// from replication, Kafka's default), "always" (before acknowledging,
+	// with group commit) or "interval" (at least every FsyncInterval).
+	Fsync string
+	// FsyncInterval is the longest time between fsyncs with Fsync
+	// "interval".
+	FsyncInterval time.Duration
 	// MaxRequestBytes is the largest request accepted
 	// (socket.request.max.bytes).
 	MaxRequestBytes int32
@@ -61,6 +68,8 @@ func DefaultConfig() Config {
 		Listen:               "127.0.0.1:9092",
 		AutoCreateTopics:     true,
 		DefaultPartitions:    1,
+		Fsync:                "never",
+		FsyncInterval:        time.Second,
 		MaxRequestBytes:      wire.DefaultMaxRequestBytes,
 		MaxInFlightBytes:     512 << 20,
 		MaxConnInFlightBytes: wire.DefaultMaxRequestBytes,
@@ -80,6 +89,10 @@ func (c Config) Validate() error {
 		return errors.New("broker: listen address is empty")
 	case c.DefaultPartitions < 1:
 		return fmt.Errorf("broker: default partitions %d is below 1", c.DefaultPartitions)
+	case c.Fsync != "never" && c.Fsync != "always" && c.Fsync != "interval":
+		return fmt.Errorf("broker: fsync %q: want never, always or interval", c.Fsync)
+	case c.Fsync == "interval" && c.FsyncInterval <= 0:
+		return fmt.Errorf("broker: fsync interval %v must be positive", c.FsyncInterval)
 	case c.MaxRequestBytes < 1024:
 		return fmt.Errorf("broker: max request bytes %d is below 1024", c.MaxRequestBytes)
 	}
@@ -319,6 +332,19 @@ func (s *Server) register(bound net.Addr) error {
 		return fmt.Errorf("broker: register: %w", err)
 	}
 	return nil
+}
+
+// Advertised returns the host:port clients are told to use, empty before
+// Start.
+func (s *Server) Advertised() string {
+	if s.meta == nil {
+		return ""
+	}
+	b, ok := s.meta.Image().Broker(s.cfg.NodeID)
+	if !ok {
+		return ""
+	}
+	return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
 }
 
 // closeStorage closes the partitions and releases the data directory.
