@@ -68,6 +68,10 @@ func (p *Partition) Compact() (CompactResult, error) {
 		return CompactResult{}, err
 	}
 	cfg := p.cfg
+	if !cfg.Compact() {
+		p.mu.Unlock()
+		return CompactResult{}, nil
+	}
 	l := p.segs.Load()
 	sealed := make([]*segment, 0, len(l.segs)-1)
 	for _, s := range l.segs[:len(l.segs)-1] {
