@@ -108,12 +108,17 @@ func (s *Server) describeTopicConfigs(overrides map[string]string, names []strin
 		if !s.store.acceptsConfig(d.name) || names != nil && !slices.Contains(names, d.name) {
 			continue
 		}
-		e := configEntry{Name: d.name, Value: kmsg.StringPtr(d.def), Source: kmsg.ConfigSourceDefaultConfig, Type: d.typ}
+		defVal, defSrc := d.def, kmsg.ConfigSourceDefaultConfig
+		if d.name == "flush.ms" && s.cfg.Fsync == "interval" {
+			// --fsync interval is the broker-wide log.flush.interval.ms.
+			defVal, defSrc = strconv.FormatInt(s.cfg.FsyncInterval.Milliseconds(), 10), kmsg.ConfigSourceStaticBrokerConfig
+		}
+		e := configEntry{Name: d.name, Value: kmsg.StringPtr(defVal), Source: defSrc, Type: d.typ}
 		if docs {
 			e.Doc = d.doc
 		}
 		def := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-		def.Name, def.Value, def.Source = d.name, kmsg.StringPtr(d.def), kmsg.ConfigSourceDefaultConfig
+		def.Name, def.Value, def.Source = d.name, kmsg.StringPtr(defVal), defSrc
 		if v, ok := overrides[d.name]; ok {
 			e.Value, e.Source = kmsg.StringPtr(v), kmsg.ConfigSourceDynamicTopicConfig
 			if synonyms {

@@ -6,26 +6,36 @@ import (
 
 	"github.com/weir-broker/weir/broker/metadata"
 	"github.com/weir-broker/weir/broker/replica"
+	"github.com/weir-broker/weir/log"
 )
 
 // replicaStore is the partitionStore of a running broker: the replica
 // manager, which hosts the partitions under the data directory and serves
 // the data path (Produce, Fetch, ListOffsets, DeleteRecords,
 // InitProducerId).
-type replicaStore struct{ m *replica.Manager }
+type replicaStore struct {
+	m        *replica.Manager
+	defaults replica.Config
+}
 
 // openReplicaStore opens every partition directory under the data
 // directory.
 func openReplicaStore(s *Server) (*replicaStore, error) {
+	opts := log.Options{Logger: s.logger}
+	if s.cfg.Fsync == "always" {
+		opts.Fsync = log.FsyncAlways
+	}
 	m, err := replica.NewManager(replica.ManagerConfig{
-		DataDir:  s.cfg.DataDir,
-		BrokerID: s.cfg.NodeID,
-		Logger:   s.logger,
+		DataDir:    s.cfg.DataDir,
+		BrokerID:   s.cfg.NodeID,
+		Defaults:   s.partitionDefaults(),
+		LogOptions: opts,
+		Logger:     s.logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: open partitions: %w", err)
 	}
-	return &replicaStore{m: m}, nil
+	return &replicaStore{m: m, defaults: s.partitionDefaults()}, nil
 }
 
 // replicas returns the replica manager; nil before Start.
@@ -36,10 +46,21 @@ func (s *Server) replicas() *replica.Manager {
 	return nil
 }
 
-// topicConfig is the partition configuration of t: Kafka defaults with the
-// topic's overrides.
-func topicConfig(t *metadata.Topic) (replica.Config, error) {
-	c, err := replica.DefaultConfig().With(t.Configs)
+// partitionDefaults is the configuration of a topic without overrides:
+// Kafka's defaults, with flush.ms from the broker's fsync interval (Kafka's
+// log.flush.interval.ms) when Fsync is "interval".
+func (s *Server) partitionDefaults() replica.Config {
+	c := replica.DefaultConfig()
+	if s.cfg.Fsync == "interval" {
+		c.Log.FlushMs = s.cfg.FsyncInterval.Milliseconds()
+	}
+	return c
+}
+
+// topicConfig is the partition configuration of t: the broker defaults with
+// the topic's overrides.
+func (r *replicaStore) topicConfig(t *metadata.Topic) (replica.Config, error) {
+	c, err := r.defaults.With(t.Configs)
 	if err != nil {
 		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -49,7 +70,7 @@ func topicConfig(t *metadata.Topic) (replica.Config, error) {
 // ensure implements partitionStore: it creates t's partitions that are
 // missing and applies t's configs to those already open.
 func (r *replicaStore) ensure(_ int32, t *metadata.Topic) error {
-	cfg, err := topicConfig(t)
+	cfg, err := r.topicConfig(t)
 	if err != nil {
 		return err
 	}
@@ -72,7 +93,7 @@ func (r *replicaStore) deleteTopic(name string) error { return r.m.DeleteTopic(n
 
 // setConfigs implements partitionStore.
 func (r *replicaStore) setConfigs(t *metadata.Topic) error {
-	cfg, err := topicConfig(t)
+	cfg, err := r.topicConfig(t)
 	if err != nil {
 		return err
 	}
@@ -88,7 +109,7 @@ func (r *replicaStore) setConfigs(t *metadata.Topic) error {
 
 // validateConfigs implements partitionStore.
 func (r *replicaStore) validateConfigs(m map[string]string) error {
-	if _, err := replica.DefaultConfig().With(m); err != nil {
+	if _, err := r.defaults.With(m); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return nil
