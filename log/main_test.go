@@ -16,6 +16,12 @@ import (
 // ticker): every test must leave none behind.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// tb is what the helpers need; *testing.T, *testing.B and *rapid.T have it.
+type tb interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // testBatch builds one uncompressed batch of n records with timestamps from
 // ts, each value valSize bytes (filled with tag).
 func testBatch(n int, ts int64, valSize int, tag byte) []byte {
@@ -42,7 +48,7 @@ func smallConfig() Config {
 	return c
 }
 
-func openT(t testing.TB, fs vfs.FS, cfg Config, o Options) *Partition {
+func openT(t tb, fs vfs.FS, cfg Config, o Options) *Partition {
 	t.Helper()
 	o.FS = fs
 	if o.Now == nil {
@@ -57,7 +63,7 @@ func openT(t testing.TB, fs vfs.FS, cfg Config, o Options) *Partition {
 	return p
 }
 
-func appendT(t testing.TB, p *Partition, b []byte, o AppendOptions) AppendResult {
+func appendT(t tb, p *Partition, b []byte, o AppendOptions) AppendResult {
 	t.Helper()
 	res, err := p.Append(b, o)
 	if err != nil {
@@ -68,7 +74,7 @@ func appendT(t testing.TB, p *Partition, b []byte, o AppendOptions) AppendResult
 
 // readBatches reads every batch from offset to the log end offset, checking
 // that each returned batch is whole and passes its CRC.
-func readBatches(t testing.TB, p *Partition, from int64) []batch.Batch {
+func readBatches(t tb, p *Partition, from int64) []batch.Batch {
 	t.Helper()
 	var out []batch.Batch
 	for off := from; off < p.LogEndOffset(); {
@@ -98,7 +104,7 @@ func readBatches(t testing.TB, p *Partition, from int64) []batch.Batch {
 	return out
 }
 
-func closeT(t testing.TB, p *Partition) {
+func closeT(t tb, p *Partition) {
 	t.Helper()
 	if err := p.Close(); err != nil && !errors.Is(err, ErrClosed) {
 		t.Fatalf("Close: %v", err)
