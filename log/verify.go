@@ -77,6 +77,10 @@ func verifyParseName(name, suffix string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
+// maxVerifyIndexBytes caps how much of an index file Verify reads into
+// memory: segment.index.bytes cannot exceed MaxInt32.
+const maxVerifyIndexBytes = 1<<31 - 1
+
 // defaultVerifyRecordBytes bounds decompression when VerifyOptions leaves it 0.
 const defaultVerifyRecordBytes = 64 << 20
 
@@ -159,6 +163,10 @@ func verifyProducerSnapshot(fsys vfs.FS, path string, r *VerifyReport) {
 	size, err := f.Size()
 	if err != nil {
 		r.problem(path, -1, -1, "%v", err)
+		return
+	}
+	if size > maxVerifyIndexBytes {
+		r.problem(path, -1, -1, "%d bytes, too large for a producer snapshot", size)
 		return
 	}
 	data := make([]byte, size)
@@ -334,6 +342,10 @@ func readIndexFile(fsys vfs.FS, path string, entry int, r *VerifyReport) []byte 
 	size, err := f.Size()
 	if err != nil {
 		r.problem(path, -1, -1, "%v", err)
+		return nil
+	}
+	if size > maxVerifyIndexBytes {
+		r.problem(path, -1, -1, "%d bytes, larger than any index the log writes (segment.index.bytes ≤ 2 GiB)", size)
 		return nil
 	}
 	data := make([]byte, size)
