@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -32,7 +33,31 @@ func cli(t *testing.T, b *weirtest.Broker, stdin string, args ...string) cliResu
 	}
 	var out, errw bytes.Buffer
 	code := runIO(args, strings.NewReader(stdin), &out, &errw)
+	waitClientConns(t)
 	return cliResult{stdout: out.String(), stderr: errw.String(), code: code}
+}
+
+// waitClientConns waits until the kafka-go connection goroutines of the
+// last run have ended. A command that stops while a long-poll fetch is in
+// flight (consume -n) returns at once, but kafka-go keeps that connection's
+// goroutine until the broker answers (within --fetch-max-wait); it must not
+// outlive that by much, which this checks.
+func waitClientConns(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if !bytes.Contains(buf[:n], []byte("segmentio/kafka-go.(*conn).run")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kafka-go connections still running 10s after the command returned:\n%s", buf[:n])
+		}
+		<-tick.C
+	}
 }
 
 // mustCLI is cli that fails the test unless the command exits 0.

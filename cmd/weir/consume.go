@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 	"github.com/spf13/cobra"
 )
 
@@ -270,10 +271,6 @@ func runConsume(cmd *cobra.Command, cf *clientFlags, fl *consumeFlags, topic str
 	if err != nil {
 		return err
 	}
-	addrs, err := cf.addrs()
-	if err != nil {
-		return err
-	}
 	cl, err := cf.client()
 	if err != nil {
 		return err
@@ -291,13 +288,12 @@ func runConsume(cmd *cobra.Command, cf *clientFlags, fl *consumeFlags, topic str
 	msgs := make(chan kafka.Message, 256)
 	errc := make(chan error, len(starts))
 	var wg sync.WaitGroup
-	dialer := &kafka.Dialer{Timeout: cf.timeout, ClientID: "weir", DualStack: true}
 	for _, ps := range starts {
 		if ps.stopBefore >= 0 && ps.offset >= ps.stopBefore {
 			continue
 		}
 		wg.Go(func() {
-			if err := readPartition(ctx, dialer, addrs, topic, ps, fl.maxWait, msgs); err != nil {
+			if err := readPartition(ctx, cl, topic, ps, fl.maxWait, msgs); err != nil {
 				errc <- err
 			}
 		})
@@ -375,36 +371,124 @@ func planConsume(cmd *cobra.Command, cf *clientFlags, cl *adminClient, fl *consu
 }
 
 // readPartition reads one partition from ps.offset into msgs until ctx ends
-// or, with a stop offset, the record before it has been read.
-func readPartition(ctx context.Context, d *kafka.Dialer, addrs []string, topic string, ps partitionStart, maxWait time.Duration, msgs chan<- kafka.Message) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   addrs,
-		Topic:     topic,
-		Partition: ps.partition,
-		Dialer:    d,
-		MinBytes:  1,
-		MaxBytes:  8 << 20,
-		MaxWait:   maxWait,
-	})
-	defer r.Close()
-	if err := r.SetOffset(ps.offset); err != nil {
-		return fmt.Errorf("consume %s/%d: %w", topic, ps.partition, err)
-	}
-	for {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("consume %s/%d: %w", topic, ps.partition, err)
+// or, with a stop offset, everything before it has been read. It uses
+// kafka-go's Client.Fetch rather than its Reader, because the Reader turns
+// empty keys and values into null ones and a tombstone must stay
+// distinguishable from an empty value.
+func readPartition(ctx context.Context, cl *adminClient, topic string, ps partitionStart, maxWait time.Duration, msgs chan<- kafka.Message) error {
+	next := ps.offset
+	backoff := 50 * time.Millisecond
+	for ps.stopBefore < 0 || next < ps.stopBefore {
+		resp, err := cl.Fetch(ctx, &kafka.FetchRequest{
+			Topic: topic, Partition: ps.partition, Offset: next,
+			MinBytes: 1, MaxBytes: 8 << 20, MaxWait: maxWait,
+		})
+		if err == nil {
+			err = kafkaErr(resp.Error)
 		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			if ke, ok := errors.AsType[kafka.Error](err); ok && ke.Temporary() {
+				if !sleepCtx(ctx, backoff) {
+					return nil
+				}
+				backoff = min(2*backoff, time.Second)
+				continue
+			}
+			return fmt.Errorf("consume %s/%d at offset %d: %w", topic, ps.partition, next, err)
+		}
+		backoff = 50 * time.Millisecond
+		n, err := drainRecords(ctx, resp, topic, ps, &next, msgs)
+		if err != nil || ctx.Err() != nil {
+			return err
+		}
+		if n == 0 && ps.stopBefore >= 0 && resp.HighWatermark <= next {
+			// Nothing left below the stop offset (it may have been a
+			// transaction marker or a compacted-away record).
+			return nil
+		}
+	}
+	return nil
+}
+
+// drainRecords sends the records of one fetch response at or after *next,
+// and below the stop offset, advancing *next past them and past control
+// batches. It returns how many it sent.
+func drainRecords(ctx context.Context, resp *kafka.FetchResponse, topic string, ps partitionStart, next *int64, msgs chan<- kafka.Message) (int, error) {
+	if c, ok := resp.Records.(io.Closer); ok {
+		defer c.Close()
+	}
+	if st, ok := resp.Records.(*protocol.RecordStream); ok {
+		for _, rr := range st.Records {
+			if cb, ok := rr.(*protocol.ControlBatch); ok {
+				for {
+					cr, err := cb.ReadControlRecord()
+					if err != nil {
+						break
+					}
+					*next = max(*next, cr.Offset+1)
+				}
+			}
+		}
+	}
+	sent := 0
+	for {
+		r, err := resp.Records.ReadRecord()
+		if errors.Is(err, io.EOF) {
+			return sent, nil
+		}
+		if err != nil {
+			return sent, fmt.Errorf("consume %s/%d: read record: %w", topic, ps.partition, err)
+		}
+		if r.Offset < *next {
+			continue // batches start before the fetch offset
+		}
+		if ps.stopBefore >= 0 && r.Offset >= ps.stopBefore {
+			return sent, nil
+		}
+		m := kafka.Message{Topic: topic, Partition: ps.partition, Offset: r.Offset, Time: r.Time, Headers: r.Headers}
+		if m.Key, err = readBytes(r.Key); err == nil {
+			m.Value, err = readBytes(r.Value)
+		}
+		if err != nil {
+			return sent, fmt.Errorf("consume %s/%d at offset %d: %w", topic, ps.partition, r.Offset, err)
+		}
+		*next = r.Offset + 1
 		select {
 		case msgs <- m:
+			sent++
 		case <-ctx.Done():
-			return nil
+			return sent, nil
 		}
-		if ps.stopBefore >= 0 && m.Offset+1 >= ps.stopBefore {
-			return nil
-		}
+	}
+}
+
+// readBytes copies a record key or value; nil stays nil (null), empty stays
+// empty.
+func readBytes(b protocol.Bytes) ([]byte, error) {
+	if b == nil {
+		return nil, nil
+	}
+	out, err := protocol.ReadAll(b)
+	if err != nil {
+		return nil, fmt.Errorf("read record bytes: %w", err)
+	}
+	if out == nil {
+		out = []byte{}
+	}
+	return out, nil
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
