@@ -31,7 +31,12 @@ type vfSegment struct {
 // offset and time index entry for every batch.
 func newVFFixture(t *testing.T) *vfFixture {
 	t.Helper()
-	fx := &vfFixture{fs: vfs.NewMem(), dir: "data/orders-0", files: map[string][]byte{}}
+	return &vfFixture{fs: vfs.NewMem(), dir: "data/orders-0", files: vfFiles()}
+}
+
+// vfFiles returns the fixture's file contents by name.
+func vfFiles() map[string][]byte {
+	files := map[string][]byte{}
 	ts := int64(1000)
 	for _, seg := range []vfSegment{{0, []int{3, 2, 1}}, {6, []int{2, 2}}} {
 		var logb, idx, tidx []byte
@@ -51,11 +56,11 @@ func newVFFixture(t *testing.T) *vfFixture {
 			tidx = binary.BigEndian.AppendUint32(tidx, uint32(off-seg.base))
 			off = last + 1
 		}
-		fx.files[fmt.Sprintf("%020d.log", seg.base)] = logb
-		fx.files[fmt.Sprintf("%020d.index", seg.base)] = idx
-		fx.files[fmt.Sprintf("%020d.timeindex", seg.base)] = tidx
+		files[fmt.Sprintf("%020d.log", seg.base)] = logb
+		files[fmt.Sprintf("%020d.index", seg.base)] = idx
+		files[fmt.Sprintf("%020d.timeindex", seg.base)] = tidx
 	}
-	return fx
+	return files
 }
 
 // write stores the fixture's files in its Mem FS.
@@ -412,4 +417,36 @@ func TestVerifyProducerSnapshots(t *testing.T) {
 	if p.Path != filepath.Join(fx.dir, "00000000000000000010.snapshot") || p.Offset != 10 || !strings.Contains(p.Reason, "CRC") {
 		t.Fatalf("problem %v", p)
 	}
+}
+
+// FuzzVerify: Verify never panics on whatever a segment file, its offset
+// index and its time index hold, and a clean report means the log file is
+// a whole number of valid batches.
+func FuzzVerify(f *testing.F) {
+	files := vfFiles()
+	f.Add(files[seg0], files[idx0], files[tix0])
+	f.Add(files[seg1], []byte{0, 0, 0, 1, 0, 0, 0, 0}, []byte{})
+	f.Fuzz(func(t *testing.T, logData, idx, tidx []byte) {
+		fs := vfs.NewMem()
+		if err := fs.MkdirAll("p-0"); err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range map[string][]byte{seg0: logData, idx0: idx, tix0: tidx} {
+			w, err := fs.Create("p-0/" + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.WriteAt(data, 0); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+		}
+		r, err := Verify(fs, "p-0", VerifyOptions{Records: true, MaxRecordBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Clean() && !endsOnBatch(logData) {
+			t.Fatalf("clean report for a log that is not whole batches")
+		}
+	})
 }
