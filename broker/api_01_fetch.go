@@ -18,12 +18,16 @@ package broker
 //     0, the request waits in the fetch purgatory until appends make
 //     MinBytes available or the wait passes; no goroutine waits with it.
 //   - Record batches are written from the segment files with sendfile.
+//   - CurrentLeaderEpoch (v9+, KIP-320): older than the partition's epoch
+//     is FENCED_LEADER_EPOCH, newer is UNKNOWN_LEADER_EPOCH, -1 skips the
+//     check.
 //   - ReplicaID >= 0 (follower fetch) is served as a consumer fetch until
 //     replication exists.
 
 import (
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weir-broker/weir/broker/replica"
@@ -139,6 +143,9 @@ func (o *fetchOp) read() (*fetchBody, int64, bool) {
 // does not fit returns none.
 func (o *fetchOp) readPartition(topic string, rp kmsg.FetchRequestTopicPartition, limit int64, first bool) (replica.ReadResult, error) {
 	p, err := o.s.dataPartition(topic, rp.Partition, false)
+	if err == nil && o.req.Version >= 9 {
+		err = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
+	}
 	if err != nil {
 		return replica.ReadResult{}, err
 	}
@@ -154,4 +161,19 @@ func (o *fetchOp) readPartition(topic string, rp kmsg.FetchRequestTopicPartition
 		r.Release()
 	}
 	return r, nil
+}
+
+// checkLeaderEpoch compares a client's view of the leader epoch with the
+// partition's (KIP-320); -1 means the client does not know it.
+func checkLeaderEpoch(p *replica.Partition, current int32) error {
+	if current < 0 {
+		return nil
+	}
+	switch epoch := p.LeaderEpoch(); {
+	case current < epoch:
+		return kerr.FencedLeaderEpoch
+	case current > epoch:
+		return kerr.UnknownLeaderEpoch
+	}
+	return nil
 }

@@ -292,3 +292,29 @@ func TestFetchTailWithKgo(t *testing.T) {
 		})
 	}
 }
+
+// TestFetchLeaderEpoch: a client's CurrentLeaderEpoch must match the
+// partition's (KIP-320).
+func TestFetchLeaderEpoch(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "ep", 1, nil)
+	produceRaw(t, c, 9, 1, "ep", 0, nowBatch("e", 1, batch.Options{}))
+	p, _ := s.replicas().Partition("ep", 0)
+	p.BecomeLeader(3, []int32{s.cfg.NodeID})
+	tests := []struct {
+		epoch int32
+		want  *kerr.Error
+	}{{-1, nil}, {3, nil}, {2, kerr.FencedLeaderEpoch}, {4, kerr.UnknownLeaderEpoch}}
+	for _, tc := range tests {
+		req := fetchRequest(12, 0, 1, 1<<20, fetchPart{"ep", 0, 0, 1 << 20})
+		req.Topics[0].Partitions[0].CurrentLeaderEpoch = tc.epoch
+		got := c.roundTrip(req, 1).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+		if got.ErrorCode != codeOf(tc.want) {
+			t.Fatalf("epoch %d: %v, want %v", tc.epoch, kerr.ErrorForCode(got.ErrorCode), tc.want)
+		}
+	}
+	if got := listOffset(t, c, "ep", 0, -1); got.LeaderEpoch != 3 {
+		t.Fatalf("ListOffsets latest leader epoch %d, want 3", got.LeaderEpoch)
+	}
+}

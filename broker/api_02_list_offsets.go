@@ -9,6 +9,7 @@ package broker
 //     stable offset, which equals the high watermark without transactions.
 //   - Timestamp >= 0 answers the first committed offset whose timestamp is
 //     at least it, or -1/-1 when none is (as Kafka does).
+//   - CurrentLeaderEpoch (v4+) is checked as in Fetch (KIP-320).
 //   - LeaderEpoch is the current leader epoch for latest and -1 (unknown)
 //     otherwise, which makes clients skip KIP-320 validation for those.
 
@@ -39,6 +40,9 @@ func handleListOffsets(s *Server, r *wire.Request) (wire.Response, error) {
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
 			p, err := s.dataPartition(rt.Topic, rp.Partition, false)
+			if err == nil && req.Version >= 4 {
+				err = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
+			}
 			if err == nil {
 				switch ts := rp.Timestamp; {
 				case ts == listEarliest:
