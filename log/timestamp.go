@@ -2,13 +2,20 @@ package log
 
 import (
 	"fmt"
+
+	"github.com/weir-broker/weir/log/batch"
 )
 
-// OffsetForTimestamp answers ListOffsets by timestamp: the first batch at or
-// after the log start offset whose largest timestamp is >= ts. It returns the
-// batch's base offset (or the log start offset if that is inside it) and the
-// batch's timestamp: its base timestamp when that already reaches ts, else its
-// max timestamp. ErrNotFound if no batch has a timestamp >= ts. Lock-free.
+// maxTimestampDecode bounds the decompressed size of a batch decoded to
+// answer OffsetForTimestamp.
+const maxTimestampDecode = 64 << 20
+
+// OffsetForTimestamp answers ListOffsets by timestamp: the offset and
+// timestamp of the first record at or after the log start offset whose
+// timestamp is >= ts (with LogAppendTime, every record of a batch has the
+// batch's time). The segment and the batch are found through the time and
+// offset indexes; only that batch is decoded. ErrNotFound if no record has a
+// timestamp >= ts. Lock-free.
 func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) {
 	if p.closed.Load() {
 		return 0, 0, ErrClosed
@@ -74,13 +81,44 @@ func offsetForTimestampIn(s *segment, ts, start int64) (int64, int64, bool, erro
 			return 0, 0, false, err
 		}
 		if h.last >= start && h.maxTs >= ts {
-			t := h.maxTs
-			if h.baseTs >= ts {
-				t = h.baseTs
+			off, t, ok, err := recordForTimestamp(s, pos, h, ts, start)
+			if err != nil || ok {
+				return off, t, ok, err
 			}
-			return max(h.base, start), t, true, nil
 		}
 		pos += h.size
+	}
+	return 0, 0, false, nil
+}
+
+// recordForTimestamp decodes the batch at pos (header h) and returns its
+// first record at or after start with a timestamp >= ts. ok is false when no
+// record qualifies. A batch that fails its CRC is an error, never an answer;
+// one whose records do not decode is answered at batch level.
+func recordForTimestamp(s *segment, pos int64, h batchHeader, ts, start int64) (int64, int64, bool, error) {
+	buf := make([]byte, h.size)
+	if n, err := s.log.ReadAt(buf, pos); int64(n) < h.size {
+		return 0, 0, false, fmt.Errorf("log: read %s at %d: %w", s.logPath(), pos, err)
+	}
+	bt, err := batch.Parse(buf)
+	if err != nil {
+		return 0, 0, false, &CorruptError{Path: s.logPath(), Pos: pos, Offset: h.base, Reason: err.Error()}
+	}
+	if bt.IsLogAppendTime() {
+		return max(h.base, start), h.maxTs, true, nil
+	}
+	it, err := bt.Records(maxTimestampDecode)
+	if err != nil {
+		return max(h.base, start), h.maxTs, true, nil
+	}
+	for it.Next() {
+		r := it.Record()
+		if r.Offset >= start && r.Timestamp >= ts {
+			return r.Offset, r.Timestamp, true, nil
+		}
+	}
+	if it.Err() != nil {
+		return max(h.base, start), h.maxTs, true, nil
 	}
 	return 0, 0, false, nil
 }
