@@ -141,7 +141,10 @@ func TestEpochCache(t *testing.T) {
 	}
 	check := func(p *Partition) {
 		t.Helper()
-		tests := []struct{ epoch, wantEpoch int32; wantEnd int64 }{
+		tests := []struct {
+			epoch, wantEpoch int32
+			wantEnd          int64
+		}{
 			{0, -1, -1}, {1, 1, 5}, {3, 1, 5}, {4, 4, 7}, {7, 7, 8}, {9, 7, 8},
 		}
 		for _, tt := range tests {
