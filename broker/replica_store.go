@@ -68,21 +68,26 @@ func (r *replicaStore) topicConfig(t *metadata.Topic) (replica.Config, error) {
 }
 
 // ensure implements partitionStore: it creates t's partitions that are
-// missing and applies t's configs to those already open.
-func (r *replicaStore) ensure(_ int32, t *metadata.Topic) error {
+// missing, applies t's configs to those already open, and gives each the
+// leader epoch the metadata records, so batches carry it and clients' epochs
+// (KIP-320) match. Until replication exists the ISR is this node alone.
+func (r *replicaStore) ensure(nodeID int32, t *metadata.Topic) error {
 	cfg, err := r.topicConfig(t)
 	if err != nil {
 		return err
 	}
-	for i := range t.Partitions {
-		if p, ok := r.m.Partition(t.Name, int32(i)); ok {
-			if err := p.SetConfig(cfg); err != nil {
-				return err
-			}
-			continue
+	for i, mp := range t.Partitions {
+		p, ok := r.m.Partition(t.Name, int32(i))
+		if ok {
+			err = p.SetConfig(cfg)
+		} else {
+			p, err = r.m.CreatePartitionConfig(t.Name, int32(i), cfg)
 		}
-		if _, err := r.m.CreatePartitionConfig(t.Name, int32(i), cfg); err != nil {
+		if err != nil {
 			return err
+		}
+		if mp.Leader == nodeID {
+			p.BecomeLeader(mp.LeaderEpoch, []int32{nodeID})
 		}
 	}
 	return nil
