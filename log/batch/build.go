@@ -105,6 +105,9 @@ func AppendBuild(dst []byte, o Options, recs ...Record) ([]byte, error) {
 		}
 	}
 
+	if len(recs) == 0 {
+		o.Codec = CodecNone
+	}
 	var raw []byte
 	if o.Codec != CodecNone {
 		raw = getBuf()
@@ -133,7 +136,7 @@ func AppendBuild(dst []byte, o Options, recs ...Record) ([]byte, error) {
 		return dst[:start], fmt.Errorf("batch: build: batch of %d bytes", len(h))
 	}
 
-	attrs := int16(o.Codec)
+	attrs := int16(o.Codec) // CodecNone for an empty batch, as Kafka writes them
 	if o.LogAppendTime {
 		attrs |= TimestampTypeBit
 		if o.MaxTimestamp != 0 {
