@@ -1,0 +1,401 @@
+package wire
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testHandler serves Metadata (key 3) and ApiVersions. Metadata requests
+// whose first topic is "defer" are parked until release is called;
+// "none" gets no response; "fail" closes the connection.
+type testHandler struct {
+	mu     sync.Mutex
+	parked []*Request
+	served atomic.Int64
+}
+
+func (h *testHandler) Versions(key int16) (int16, int16, bool) {
+	switch key {
+	case 3:
+		return 0, 12, true
+	case apiVersionsKey:
+		return 0, 3, true
+	}
+	return 0, 0, false
+}
+
+func (h *testHandler) Handle(r *Request) (Response, error) {
+	h.served.Add(1)
+	if r.Key == apiVersionsKey {
+		resp := kmsg.NewPtrApiVersionsResponse()
+		return Response{Msg: resp}, nil
+	}
+	req := r.Msg.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	if len(req.Topics) > 0 && req.Topics[0].Topic != nil {
+		switch *req.Topics[0].Topic {
+		case "defer":
+			h.mu.Lock()
+			h.parked = append(h.parked, r)
+			h.mu.Unlock()
+			return Response{Deferred: true}, nil
+		case "none":
+			return Response{None: true}, nil
+		case "fail":
+			return Response{}, errors.New("test: handler refused")
+		case "panic":
+			panic("test: handler panic")
+		}
+	}
+	return Response{Msg: resp}, nil
+}
+
+// release answers the parked requests, last parked first.
+func (h *testHandler) release() int {
+	h.mu.Lock()
+	ps := h.parked
+	h.parked = nil
+	h.mu.Unlock()
+	for i := len(ps) - 1; i >= 0; i-- {
+		resp := ps[i].Msg.(*kmsg.MetadataRequest).ResponseKind()
+		ps[i].Respond(Response{Msg: resp})
+	}
+	return len(ps)
+}
+
+func (h *testHandler) parkedCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.parked)
+}
+
+// logCounter counts log records at Info and above.
+type logCounter struct{ n atomic.Int64 }
+
+func (l *logCounter) Enabled(context.Context, slog.Level) bool  { return true }
+func (l *logCounter) Handle(context.Context, slog.Record) error { l.n.Add(1); return nil }
+func (l *logCounter) WithAttrs([]slog.Attr) slog.Handler        { return l }
+func (l *logCounter) WithGroup(string) slog.Handler             { return l }
+
+// server runs Conns for every accepted connection until the test ends.
+type server struct {
+	ln    net.Listener
+	h     *testHandler
+	logs  *logCounter
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns []*Conn
+}
+
+func startServer(t *testing.T, cfg ConnConfig) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{ln: ln, h: &testHandler{}, logs: &logCounter{}}
+	cfg.Logger = slog.New(s.logs)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c := NewConn(nc, s.h, cfg)
+			s.mu.Lock()
+			s.conns = append(s.conns, c)
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				c.Serve()
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		for _, c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+	})
+	return s
+}
+
+type client struct {
+	t  *testing.T
+	nc net.Conn
+}
+
+func (s *server) dial(t *testing.T) *client {
+	t.Helper()
+	nc, err := net.Dial("tcp", s.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { nc.Close() })
+	return &client{t: t, nc: nc}
+}
+
+func metadataFor(topic string, version int16) *kmsg.MetadataRequest {
+	r := kmsg.NewPtrMetadataRequest()
+	r.Version = version
+	r.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(topic)}}
+	return r
+}
+
+func (c *client) send(req kmsg.Request, corr int32) {
+	c.t.Helper()
+	if _, err := c.nc.Write(kmsg.NewRequestFormatter().AppendRequest(nil, req, corr)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *client) recvCorr() (int32, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
+		return 0, err
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(c.nc, body); err != nil {
+		return 0, err
+	}
+	return int32(binary.BigEndian.Uint32(body)), nil
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond) // polling interval, not a wait for an event
+	}
+}
+
+func TestConnResponsesInRequestOrder(t *testing.T) {
+	s := startServer(t, ConnConfig{})
+	c := s.dial(t)
+	// 0 deferred, 1 immediate, 2 deferred, 3 no response, 4 immediate.
+	topics := []string{"defer", "now", "defer", "none", "now"}
+	for i, tp := range topics {
+		c.send(metadataFor(tp, 9), int32(i))
+	}
+	waitFor(t, "two parked requests", func() bool { return s.h.parkedCount() == 2 })
+	if n := s.h.release(); n != 2 { // answers 2 before 0
+		t.Fatalf("released %d", n)
+	}
+	for _, want := range []int32{0, 1, 2, 4} {
+		got, err := c.recvCorr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("correlation id %d, want %d", got, want)
+		}
+	}
+}
+
+func TestConnBoundsInFlightBytes(t *testing.T) {
+	const limit = 4096
+	shared := NewBudget(limit)
+	s := startServer(t, ConnConfig{MaxInFlightBytes: 1 << 20, Shared: shared})
+	c := s.dial(t)
+	big := metadataFor("defer", 9)
+	for i := 0; i < 40; i++ {
+		big.Topics = append(big.Topics, kmsg.MetadataRequestTopic{Topic: kmsg.StringPtr(string(bytes.Repeat([]byte{'x'}, 100)))})
+	}
+	frameLen := len(kmsg.NewRequestFormatter().AppendRequest(nil, big, 0)) - 4
+	perBudget := limit / frameLen
+	go func() {
+		for i := 0; i < 3*perBudget; i++ {
+			if _, err := c.nc.Write(kmsg.NewRequestFormatter().AppendRequest(nil, big, int32(i))); err != nil {
+				return
+			}
+		}
+	}()
+	waitFor(t, "the budget to fill", func() bool { return s.h.parkedCount() == perBudget })
+	if used := shared.Used(); used > limit {
+		t.Fatalf("%d bytes in flight, budget %d", used, limit)
+	}
+	// Until something is answered, nothing more is read.
+	if got := s.h.parkedCount(); got != perBudget {
+		t.Fatalf("%d requests parked, the budget allows %d", got, perBudget)
+	}
+	received := 0
+	for received < 3*perBudget {
+		waitFor(t, "more parked requests", func() bool { return s.h.parkedCount() > 0 })
+		if used := shared.Used(); used > limit {
+			t.Fatalf("%d bytes in flight, budget %d", used, limit)
+		}
+		n := s.h.release()
+		for range n {
+			if _, err := c.recvCorr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		received += n
+	}
+	waitFor(t, "the budget to drain", func() bool { return shared.Used() == 0 })
+}
+
+func TestConnBadInputClosesOnlyThatConnection(t *testing.T) {
+	sized := func(n uint32, body []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, n), body...) }
+	unknownKey := kmsg.NewRequestFormatter().AppendRequest(nil, kmsg.NewPtrProduceRequest(), 1)
+	tooNew := kmsg.NewRequestFormatter().AppendRequest(nil, metadataFor("t", 13), 1)
+	truncatedBody := kmsg.NewRequestFormatter().AppendRequest(nil, metadataFor("t", 4), 1)
+	truncatedBody = sized(14, truncatedBody[4:18])
+	tests := []struct {
+		name      string
+		in        []byte
+		closeSend bool
+		logged    bool
+	}{
+		{"oversized frame", sized(200<<20, nil), false, true},
+		{"negative size", sized(0x80000000, nil), false, true},
+		{"garbage", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), false, true},
+		{"truncated frame then EOF", sized(100, []byte{0, 3, 0, 1}), true, true},
+		{"truncated body", truncatedBody, false, true},
+		{"unknown api key", unknownKey, false, true},
+		{"unsupported version", tooNew, false, true},
+		{"handler error", kmsg.NewRequestFormatter().AppendRequest(nil, metadataFor("fail", 9), 1), false, true},
+		{"handler panic", kmsg.NewRequestFormatter().AppendRequest(nil, metadataFor("panic", 9), 1), false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startServer(t, ConnConfig{MaxRequestBytes: 1 << 20})
+			good := s.dial(t)
+			good.send(metadataFor("now", 9), 1)
+			if _, err := good.recvCorr(); err != nil {
+				t.Fatal(err)
+			}
+			bad := s.dial(t)
+			if _, err := bad.nc.Write(tt.in); err != nil {
+				t.Fatal(err)
+			}
+			if tt.closeSend {
+				_ = bad.nc.(*net.TCPConn).CloseWrite()
+			}
+			if _, err := bad.recvCorr(); err == nil {
+				t.Fatal("got a response, want the connection closed")
+			}
+			if got := s.logs.n.Load(); tt.logged && got < 1 {
+				t.Fatal("closed without a log line")
+			}
+			// The other connection is unaffected.
+			good.send(metadataFor("now", 9), 2)
+			if corr, err := good.recvCorr(); err != nil || corr != 2 {
+				t.Fatalf("other connection: corr %d err %v", corr, err)
+			}
+		})
+	}
+}
+
+func TestConnAPIVersionsFallbackIsAnswered(t *testing.T) {
+	s := startServer(t, ConnConfig{})
+	c := s.dial(t)
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 4
+	c.send(req, 9)
+	if corr, err := c.recvCorr(); err != nil || corr != 9 {
+		t.Fatalf("corr %d err %v", corr, err)
+	}
+}
+
+func TestConnDrainAnswersInFlight(t *testing.T) {
+	s := startServer(t, ConnConfig{})
+	c := s.dial(t)
+	c.send(metadataFor("defer", 9), 1)
+	waitFor(t, "the parked request", func() bool { return s.h.parkedCount() == 1 })
+	s.mu.Lock()
+	conn := s.conns[0]
+	s.mu.Unlock()
+	conn.Drain()
+	s.h.release()
+	if corr, err := c.recvCorr(); err != nil || corr != 1 {
+		t.Fatalf("corr %d err %v", corr, err)
+	}
+	if _, err := c.recvCorr(); err == nil {
+		t.Fatal("connection still open after drain")
+	}
+	if n := s.h.served.Load(); n != 1 {
+		t.Fatalf("served %d requests, want 1", n)
+	}
+}
+
+func TestConnRespondAfterCloseIsHarmless(t *testing.T) {
+	shared := NewBudget(1 << 20)
+	s := startServer(t, ConnConfig{Shared: shared})
+	c := s.dial(t)
+	c.send(metadataFor("defer", 9), 1)
+	waitFor(t, "the parked request", func() bool { return s.h.parkedCount() == 1 })
+	c.nc.Close()
+	waitFor(t, "the budget to be released", func() bool { return shared.Used() == 0 })
+	s.h.release() // the connection is gone: a no-op, no panic, no double release
+	if shared.Used() != 0 {
+		t.Fatalf("budget %d after late respond", shared.Used())
+	}
+}
+
+func BenchmarkConnMetadataRoundTrip(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := &testHandler{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		NewConn(nc, h, ConnConfig{}).Serve()
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	frame := kmsg.NewRequestFormatter().AppendRequest(nil, metadataFor("now", 9), 1)
+	var size [4]byte
+	buf := make([]byte, 1024)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := nc.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(nc, size[:]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(nc, buf[:binary.BigEndian.Uint32(size[:])]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	nc.Close()
+	ln.Close()
+	<-done
+}
