@@ -15,8 +15,9 @@ import (
 //  1. Under the writer lock, take references to the sealed segments and copy
 //     the config; then let go of the lock. Appends go on meanwhile: the
 //     cleaner never touches the active segment.
-//  2. Plan (planCompaction) and read every record of the chosen segments
-//     into the key → newest offset map.
+//  2. Plan (planCompaction) and read every record of the dirty segments
+//     (those after the cleaner checkpoint) into the key → newest offset map,
+//     up to cleanMaxKeys keys; the pass cleans up to the last mapped one.
 //  3. For each chosen segment B, write what is kept to B.log.cleaned with
 //     new B.index.cleaned and B.timeindex.cleaned, and fsync all three.
 //  4. Under the writer lock, if the segment is still in the log unchanged
@@ -49,6 +50,10 @@ const (
 	// cleaner decodes; a larger batch is kept as it is.
 	cleanRecordLimit = 256 << 20
 )
+
+// cleanMaxKeys bounds the keys one pass maps (about 100 bytes each with
+// short keys); a variable so tests can make passes small.
+var cleanMaxKeys = 1 << 20
 
 // errCleanRaced: the segment changed under the cleaner (retention, a
 // truncation or close got there first); the pass stops, nothing is lost.
@@ -96,18 +101,34 @@ func (p *Partition) Compact() (CompactResult, error) {
 	for i, s := range sealed {
 		cands[i] = cleanCandidate{base: s.base, next: s.next.Load(), size: s.size.Load(), maxTs: s.maxTs.Load()}
 	}
+	if len(cands) > 0 && cleanedTo > cands[len(cands)-1].next {
+		cleanedTo = -1 // the log was truncated below the checkpoint: start over
+	}
 	n := planCompaction(cands, cleanedTo, cfg, nowMs)
 	if n == 0 {
 		return res, nil
 	}
-	chosen := sealed[:n]
 
+	// Map the dirty segments only (as Kafka does): the clean ones below
+	// were deduplicated by earlier passes, so a record there goes only if
+	// the dirty part has a newer one. The map stops growing after the
+	// segment that takes it past cleanMaxKeys; the pass then cleans up to
+	// there and the next pass goes on.
 	om := newOffsetMap()
-	for i, s := range chosen {
-		if err := mapSegment(s, cands[i].size, om); err != nil {
+	end := 0
+	for i := range n {
+		end = i + 1
+		if cands[i].next <= cleanedTo {
+			continue
+		}
+		if err := mapSegment(sealed[i], cands[i].size, om); err != nil {
 			return res, err
 		}
+		if om.len() >= cleanMaxKeys {
+			break
+		}
 	}
+	chosen := sealed[:end]
 	horizon := nowMs - cfg.DeleteRetentionMs
 	for i, s := range chosen {
 		st, newSize, err := p.writeCleaned(s, cands[i].size, om, horizon, cfg.IndexIntervalBytes)
@@ -131,7 +152,7 @@ func (p *Partition) Compact() (CompactResult, error) {
 		res.TombstonesRemoved += st.tombstones
 		res.Undecodable += st.undecodable
 	}
-	res.CleanedTo = cands[n-1].next
+	res.CleanedTo = cands[end-1].next
 	if err := p.writeOffsetCheckpoint(cleanerCheckpoint, res.CleanedTo); err != nil {
 		return res, err
 	}

@@ -86,6 +86,9 @@ func (om *offsetMap) add(key []byte, offset int64) {
 	}
 }
 
+// len returns the number of keys mapped.
+func (om *offsetMap) len() int { return len(om.m) }
+
 // newest returns the offset of key's newest record, if any.
 func (om *offsetMap) newest(key []byte) (int64, bool) {
 	off, ok := om.m[string(key)]

@@ -484,6 +484,8 @@ func TestCompactModel(t *testing.T) {
 		cfg.MinCleanableDirtyRatio = rapid.Float64Range(0, 1).Draw(rt, "ratio")
 		p := clOpen(rt, fs, cfg, 10_000)
 		defer func() { _ = p.Close() }()
+		defer func(k int) { cleanMaxKeys = k }(cleanMaxKeys)
+		cleanMaxKeys = rapid.IntRange(1, 20).Draw(rt, "maxKeys")
 		m := newCLModel()
 		cleanedTo := int64(0)
 		keys := rapid.IntRange(1, 10).Draw(rt, "keys")
@@ -579,4 +581,35 @@ func TestCleanerRunOnce(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCompactBoundedMap: with a key map too small for the dirty part, each
+// pass cleans what it mapped and the next goes on from there, until the
+// whole log is compacted.
+func TestCompactBoundedMap(t *testing.T) {
+	defer func(k int) { cleanMaxKeys = k }(cleanMaxKeys)
+	cleanMaxKeys = 8
+	cfg := clConfig()
+	cfg.MinCleanableDirtyRatio = 0
+	p := clOpen(t, vfs.NewMem(), cfg, 10_000)
+	defer p.Close()
+	m := newCLModel()
+	clFill(t, p, m, rand.New(rand.NewPCG(13, 14)), 40, 8)
+	sealedEnd := p.segs.Load().active().base
+	passes, cleanedTo := 0, int64(0)
+	for cleanedTo < sealedEnd {
+		res, err := p.Compact()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.SegmentsCleaned == 0 || res.CleanedTo <= cleanedTo {
+			t.Fatalf("pass %d made no progress: %+v", passes, res)
+		}
+		cleanedTo = res.CleanedTo
+		passes++
+	}
+	if passes < 2 {
+		t.Fatalf("%d passes; the map bound did not split the work", passes)
+	}
+	clCheck(t, p, m, cleanedTo, 0)
 }
