@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -267,7 +268,11 @@ func runConsume(cmd *cobra.Command, cf *clientFlags, fl *consumeFlags, topic str
 	if fl.num < 0 {
 		return usageError{errors.New("consume: -n must not be negative")}
 	}
-	out, err := newRecordWriter(cmd.OutOrStdout(), fl.format, fl.fields)
+	// Buffered, and flushed whenever no record is waiting, so a follower
+	// sees records at once and a bulk read costs few write calls.
+	bw := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+	defer bw.Flush()
+	out, err := newRecordWriter(bw, fl.format, fl.fields)
 	if err != nil {
 		return err
 	}
@@ -319,6 +324,11 @@ func runConsume(cmd *cobra.Command, cf *clientFlags, fl *consumeFlags, topic str
 			}
 			if err := out.write(m); err != nil {
 				return err
+			}
+			if len(msgs) == 0 {
+				if err := bw.Flush(); err != nil {
+					return fmt.Errorf("consume: write output: %w", err)
+				}
 			}
 			count++
 			if fl.num > 0 && count >= fl.num {
