@@ -192,7 +192,9 @@ func TestKfakeServer(t *testing.T) {
 func TestCountRecords(t *testing.T) {
 	batch := func(lastDelta int32) []byte {
 		b := make([]byte, 61)
-		putU32 := func(off int, v uint32) { b[off], b[off+1], b[off+2], b[off+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v) }
+		putU32 := func(off int, v uint32) {
+			b[off], b[off+1], b[off+2], b[off+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+		}
 		putU32(8, 49)
 		putU32(23, uint32(lastDelta))
 		return b
