@@ -276,3 +276,50 @@ func TestDescribeCluster(t *testing.T) {
 		t.Fatalf("advertised %s:%d", resp.Brokers[0].Host, resp.Brokers[0].Port)
 	}
 }
+
+func TestDescribeLogDirs(t *testing.T) {
+	s := startServer(t)
+	adm := newAdmin(t, s)
+	ctx := ctxT(t)
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "sized"); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Addr().String()), kgo.DefaultProduceTopic("sized"), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: make([]byte, 1000), Partition: 1}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	all, err := adm.DescribeAllLogDirs(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := all[s.cfg.NodeID]
+	if len(dirs) != 1 {
+		t.Fatalf("%d log dirs, want 1", len(dirs))
+	}
+	for _, d := range dirs {
+		if d.Err != nil {
+			t.Fatal(d.Err)
+		}
+		p0, ok0 := d.Topics.Lookup("sized", 0)
+		p1, ok1 := d.Topics.Lookup("sized", 1)
+		if !ok0 || !ok1 || p0.Size != 0 || p1.Size < 1000 {
+			t.Fatalf("sizes: p0 %+v (%v) p1 %+v (%v)", p0, ok0, p1, ok1)
+		}
+		if d.TotalBytes <= 0 || d.UsableBytes <= 0 {
+			t.Fatalf("disk space %d/%d", d.UsableBytes, d.TotalBytes)
+		}
+	}
+	one, err := adm.DescribeAllLogDirs(ctx, kadm.TopicsSet{"sized": {1: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range one[s.cfg.NodeID] {
+		if _, ok := d.Topics.Lookup("sized", 0); ok {
+			t.Fatal("partition 0 described, only 1 was asked for")
+		}
+	}
+}

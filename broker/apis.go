@@ -38,6 +38,7 @@ func apiTable() []api {
 		{key: 22, min: 0, max: 4, handle: handleInitProducerID},
 		{key: 32, min: 1, max: 4, handle: handleDescribeConfigs},
 		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
+		{key: 35, min: 0, max: 4, handle: handleDescribeLogDirs},
 		{key: 37, min: 0, max: 3, handle: handleCreatePartitions},
 		{key: 44, min: 0, max: 1, handle: handleIncrementalAlterConfigs},
 		{key: 60, min: 0, max: 1, handle: handleDescribeCluster},
