@@ -89,32 +89,45 @@ func decompress(dst []byte, c Codec, src []byte, limit int) ([]byte, error) {
 			return nil, err
 		}
 		defer gzipReaders.Put(zr)
-		return readLimited(dst, zr, limit, len(src))
+		hint := 4 * len(src)
+		if len(src) >= 4 { // ISIZE: the last member's size mod 2^32, a hint only
+			hint = int(binary.LittleEndian.Uint32(src[len(src)-4:]))
+		}
+		return readLimited(dst, zr, limit, min(hint, 1024*len(src)))
 	case CodecSnappy:
 		return snappyDecode(dst, src, limit)
 	case CodecLZ4:
 		zr := lz4Readers.Get().(*lz4.Reader)
 		defer lz4Readers.Put(zr)
 		zr.Reset(bytes.NewReader(src))
-		return readLimited(dst, zr, limit, len(src))
+		return readLimited(dst, zr, limit, 4*len(src))
 	case CodecZstd:
 		zr := zstdDecoders.Get().(*zstd.Decoder)
 		defer zstdDecoders.Put(zr)
 		if err := zr.Reset(bytes.NewReader(src)); err != nil {
 			return nil, err
 		}
-		return readLimited(dst, zr, limit, len(src))
+		hint := 4 * len(src)
+		var h zstd.Header
+		if h.Decode(src) == nil && h.HasFCS && h.FrameContentSize < uint64(limit) {
+			hint = int(h.FrameContentSize)
+		}
+		return readLimited(dst, zr, limit, min(hint, 1024*len(src)))
 	}
 	return nil, errorf(ReasonCodec, "codec %d", c)
 }
 
 // readLimited reads r to EOF into dst, failing once more than limit bytes
 // come out. The buffer grows as data arrives, never ahead of it.
+// hint is the expected size (from the stream's own header, capped by the
+// callers at 1024 times the compressed size, about deflate's best ratio); it
+// is trusted only up to limit+1, so a lying header costs no more than the
+// caller allowed.
 func readLimited(dst []byte, r io.Reader, limit, hint int) ([]byte, error) {
 	lr := io.LimitedReader{R: r, N: int64(limit) + 1}
 	if cap(dst) == 0 {
-		// Records usually compress 2-5x: start there, not at the limit.
-		dst = make([]byte, 0, min(limit+1, max(4096, 4*hint)))
+		// +1 so that reading to EOF does not force a final doubling.
+		dst = make([]byte, 0, min(limit+1, max(4096, hint+1)))
 	}
 	for {
 		if len(dst) == cap(dst) {
