@@ -48,13 +48,20 @@ func (p *Partition) Append(b []byte, o AppendOptions) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
+	always := p.policy == FsyncAlways
+	if always {
+		p.sync.enter()
+	}
 	p.mu.Lock()
 	res, needSync, err := p.appendLocked(b, nb, o)
 	p.mu.Unlock()
 	if err != nil || !needSync {
+		if always {
+			p.sync.arrive()
+		}
 		return res, err
 	}
-	if err := p.syncTo(res.LastOffset + 1); err != nil {
+	if err := p.syncTo(res.LastOffset+1, always); err != nil {
 		return AppendResult{}, fmt.Errorf("log: append: %w", err)
 	}
 	return res, nil

@@ -151,6 +151,9 @@ func BenchmarkAppendFsyncAlways(b *testing.B) {
 		}
 		close(work)
 		wg.Wait()
+		p.sync.mu.Lock()
+		b.ReportMetric(float64(b.N)/float64(max(p.sync.syncs, 1)), "appends/fsync")
+		p.sync.mu.Unlock()
 	})
 	b.Run("fdatasync-per-append", func(b *testing.B) {
 		f, err := vfs.OS{}.Create(filepath.Join(b.TempDir(), "raw"))

@@ -342,10 +342,13 @@ func TestFlushMessagesAndMs(t *testing.T) {
 	})
 	t.Run("flush.ms", func(t *testing.T) {
 		fs := vfs.NewMem()
-		var syncs atomic.Int64
+		synced := make(chan struct{}, 1)
 		fs.SetInjector(func(op vfs.Op, name string) error {
 			if op == vfs.OpSync && filepath.Ext(name) == logSuffix {
-				syncs.Add(1)
+				select {
+				case synced <- struct{}{}:
+				default:
+				}
 			}
 			return nil
 		})
@@ -354,12 +357,10 @@ func TestFlushMessagesAndMs(t *testing.T) {
 		p := openT(t, fs, cfg, Options{Now: time.Now})
 		defer closeT(t, p)
 		appendT(t, p, testBatch(1, time.Now().UnixMilli(), 10, 'a'), AppendOptions{})
-		deadline := time.Now().Add(10 * time.Second)
-		for syncs.Load() == 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("flush.ms never fsynced the segment")
-			}
-			time.Sleep(time.Millisecond) // polling with a deadline
+		select {
+		case <-synced:
+		case <-time.After(10 * time.Second):
+			t.Fatal("flush.ms never fsynced the segment")
 		}
 	})
 }

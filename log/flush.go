@@ -3,6 +3,7 @@ package log
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -17,6 +18,27 @@ type groupSync struct {
 	gen     uint64 // bumped by reset, so a sync racing a truncation is discarded
 	running bool
 	closed  bool
+	syncs   int64 // fsyncs run by syncTo, for benchmarks and tests
+	// FsyncAlways appends that passed validation (entered) and that reached
+	// syncTo or gave up (arrived). A new leader waits for the appends that
+	// entered before it was elected, so one fsync covers every writer that
+	// was already on its way instead of alternating big and small groups.
+	entered, arrived int64
+}
+
+// enter counts an FsyncAlways append on its way to syncTo.
+func (g *groupSync) enter() {
+	g.mu.Lock()
+	g.entered++
+	g.mu.Unlock()
+}
+
+// arrive counts an append that entered and will not call syncTo.
+func (g *groupSync) arrive() {
+	g.mu.Lock()
+	g.arrived++
+	g.cond.Broadcast()
+	g.mu.Unlock()
 }
 
 func (g *groupSync) init() { g.cond = sync.NewCond(&g.mu) }
@@ -46,11 +68,16 @@ func (g *groupSync) close() {
 	g.mu.Unlock()
 }
 
-// syncTo returns once offsets below target are durable.
-func (p *Partition) syncTo(target int64) error {
+// syncTo returns once offsets below target are durable. entered says the
+// caller was counted by enter.
+func (p *Partition) syncTo(target int64, entered bool) error {
 	g := &p.sync
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if entered {
+		g.arrived++
+		g.cond.Broadcast()
+	}
 	for g.durable < target {
 		if g.closed {
 			return ErrClosed
@@ -60,6 +87,14 @@ func (p *Partition) syncTo(target int64) error {
 			continue
 		}
 		g.running = true
+		g.syncs++
+		// Let writers just released by the previous fsync reach enter.
+		g.mu.Unlock()
+		runtime.Gosched()
+		g.mu.Lock()
+		for want := g.entered; g.arrived < want && !g.closed; {
+			g.cond.Wait()
+		}
 		gen := g.gen
 		g.mu.Unlock()
 		upto, err := p.syncActive()
