@@ -320,7 +320,7 @@ func runConsume(cmd *cobra.Command, cf *clientFlags, fl *consumeFlags, topic str
 					return err
 				default:
 				}
-				return ctx.Err() // nil unless interrupted
+				return nil // done, or interrupted (Ctrl-C ends a follow normally)
 			}
 			if err := out.write(m); err != nil {
 				return err
