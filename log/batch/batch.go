@@ -24,6 +24,12 @@
 //
 // Because the CRC starts at the attributes, the broker may rewrite baseOffset
 // and partitionLeaderEpoch without recomputing it.
+//
+// Records are decoded only on request (Batch.Records, Iter; the record layout
+// is drawn in records.go), through decompressors bounded by a caller's limit
+// (compress.go: gzip, snappy raw or xerial-framed, lz4 frame, zstd). Build
+// (build.go) encodes records into a batch with any codec, producer fields and
+// attribute bits; the tests across the project and log compaction use it.
 package batch
 
 import (
