@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -195,8 +196,16 @@ func BenchmarkCleanOpen(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	var used time.Duration
 	for b.Loop() {
+		start := cpu()
 		p, err := Open(dir, cfg, Options{})
+		used += cpu() - start
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -208,4 +217,5 @@ func BenchmarkCleanOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(used.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }
