@@ -57,8 +57,8 @@ func (s *Server) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 		return kafkaError(kerr.InvalidPartitions, "topic already has %d partitions", cur)
 	case rt.Count < cur:
 		return kafkaError(kerr.InvalidPartitions, "topic currently has %d partitions, which is higher than the requested %d", cur, rt.Count)
-	case rt.Count > maxPartitions:
-		return kafkaError(kerr.InvalidPartitions, "number of partitions %d is above this broker's limit of %d", rt.Count, maxPartitions)
+	case rt.Count > s.cfg.MaxTopicPartitions:
+		return kafkaError(kerr.InvalidPartitions, "number of partitions %d is above this broker's limit of %d", rt.Count, s.cfg.MaxTopicPartitions)
 	}
 	add := int(rt.Count - cur)
 	rf := len(t.Partitions[0].Replicas)

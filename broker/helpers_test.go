@@ -13,7 +13,7 @@ import (
 
 // startServer starts a Server on 127.0.0.1:0 with a temporary data directory
 // and closes it when the test ends.
-func startServer(t *testing.T, edit ...func(*Config)) *Server {
+func startServer(t testing.TB, edit ...func(*Config)) *Server {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()

@@ -36,6 +36,9 @@ type Config struct {
 	// DefaultPartitions is the partition count of auto-created topics and
 	// of CreateTopics requests that ask for the default (num.partitions).
 	DefaultPartitions int32
+	// MaxTopicPartitions bounds the partitions of one topic, so that one
+	// request cannot make the broker create millions of directories.
+	MaxTopicPartitions int32
 	// Fsync says when appends are made durable: "never" (durability comes
 	// from replication, Kafka's default), "always" (before acknowledging,
 	// with group commit) or "interval" (at least every FsyncInterval).
@@ -68,6 +71,7 @@ func DefaultConfig() Config {
 		Listen:               "127.0.0.1:9092",
 		AutoCreateTopics:     true,
 		DefaultPartitions:    1,
+		MaxTopicPartitions:   10000,
 		Fsync:                "never",
 		FsyncInterval:        time.Second,
 		MaxRequestBytes:      wire.DefaultMaxRequestBytes,
@@ -89,6 +93,8 @@ func (c Config) Validate() error {
 		return errors.New("broker: listen address is empty")
 	case c.DefaultPartitions < 1:
 		return fmt.Errorf("broker: default partitions %d is below 1", c.DefaultPartitions)
+	case c.MaxTopicPartitions < c.DefaultPartitions:
+		return fmt.Errorf("broker: max topic partitions %d is below the default partitions %d", c.MaxTopicPartitions, c.DefaultPartitions)
 	case c.Fsync != "never" && c.Fsync != "always" && c.Fsync != "interval":
 		return fmt.Errorf("broker: fsync %q: want never, always or interval", c.Fsync)
 	case c.Fsync == "interval" && c.FsyncInterval <= 0:

@@ -49,6 +49,9 @@ func (s *Server) planTopic(im *metadata.Image, spec topicSpec) (metadata.CreateT
 		if len(spec.assignment) == 0 {
 			return rec, kafkaError(kerr.InvalidReplicaAssignment, "empty replica assignment")
 		}
+		if len(spec.assignment) > int(s.cfg.MaxTopicPartitions) {
+			return rec, kafkaError(kerr.InvalidPartitions, "number of partitions %d is above this broker's limit of %d", len(spec.assignment), s.cfg.MaxTopicPartitions)
+		}
 		for p, rs := range spec.assignment {
 			if rs == nil {
 				return rec, kafkaError(kerr.InvalidReplicaAssignment, "partitions must be numbered 0 to %d without gaps", len(spec.assignment)-1)
@@ -69,8 +72,8 @@ func (s *Server) planTopic(im *metadata.Image, spec topicSpec) (metadata.CreateT
 		if n < 1 {
 			return rec, kafkaError(kerr.InvalidPartitions, "number of partitions must be larger than 0")
 		}
-		if n > maxPartitions {
-			return rec, kafkaError(kerr.InvalidPartitions, "number of partitions %d is above this broker's limit of %d", n, maxPartitions)
+		if n > s.cfg.MaxTopicPartitions {
+			return rec, kafkaError(kerr.InvalidPartitions, "number of partitions %d is above this broker's limit of %d", n, s.cfg.MaxTopicPartitions)
 		}
 		if rf < 1 {
 			return rec, kafkaError(kerr.InvalidReplicationFactor, "replication factor must be larger than 0")
@@ -89,10 +92,6 @@ func (s *Server) planTopic(im *metadata.Image, spec topicSpec) (metadata.CreateT
 	}
 	return rec, nil
 }
-
-// maxPartitions bounds one topic's partition count, so a request cannot make
-// the broker create millions of directories.
-const maxPartitions = 10000
 
 // checkReplicas checks one partition's manual assignment: known brokers, no
 // duplicates, and the same replication factor as the first partition.
