@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 )
@@ -147,6 +148,25 @@ func TestNoopServerAcksProduce(t *testing.T) {
 		return serveNoop(ctx, c, out, slog.New(slog.DiscardHandler))
 	})
 	checkDense(t, produce(t, addr, "noop-topic", 500), 500)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := adm.CreateTopic(ctx, 4, 1, nil, "created"); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	if _, err := adm.CreateTopic(ctx, 4, 1, nil, "created"); err == nil {
+		t.Fatal("creating the topic twice succeeded")
+	}
+	td, err := adm.ListTopics(ctx, "created")
+	if err != nil || len(td["created"].Partitions) != 4 {
+		t.Fatalf("created topic metadata: %v %+v", err, td)
+	}
 }
 
 func TestNoopServerClosesOnGarbage(t *testing.T) {

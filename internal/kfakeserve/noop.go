@@ -29,6 +29,7 @@ var noopVersions = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 0, MinVersion: 3, MaxVersion: 9},  // Produce
 	{ApiKey: 3, MinVersion: 0, MaxVersion: 9},  // Metadata
 	{ApiKey: 18, MinVersion: 0, MaxVersion: 3}, // ApiVersions
+	{ApiKey: 19, MinVersion: 0, MaxVersion: 4}, // CreateTopics
 	{ApiKey: 22, MinVersion: 0, MaxVersion: 4}, // InitProducerId
 }
 
@@ -146,7 +147,7 @@ func (s *noopServer) handle(frame, out []byte) ([]byte, error) {
 	if req == nil {
 		return nil, fmt.Errorf("%w: unknown key %d", errBadRequest, key)
 	}
-	if key == 18 && version > noopVersions[2].MaxVersion {
+	if key == 18 && version > noopVersions[2].MaxVersion { // noopVersions[2] is ApiVersions
 		// KIP-511: answer in v0 with UNSUPPORTED_VERSION and our keys.
 		resp := &kmsg.ApiVersionsResponse{ErrorCode: kerr.UnsupportedVersion.Code, ApiKeys: noopVersions}
 		return frameResponse(out, corr, resp), nil
@@ -169,6 +170,8 @@ func (s *noopServer) handle(frame, out []byte) ([]byte, error) {
 		resp = ar
 	case *kmsg.MetadataRequest:
 		resp = s.metadata(r)
+	case *kmsg.CreateTopicsRequest:
+		resp = s.createTopics(r)
 	case *kmsg.InitProducerIDRequest:
 		ir := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 		s.mu.Lock()
@@ -239,13 +242,37 @@ func (s *noopServer) metadata(r *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 		}
 		t := kmsg.NewMetadataResponseTopic()
 		t.Topic = &name
-		for p := range s.partitions {
+		for p := range int32(len(s.leo[name])) {
 			mp := kmsg.NewMetadataResponseTopicPartition()
 			mp.Partition, mp.Leader = p, 0
 			mp.Replicas, mp.ISR = []int32{0}, []int32{0}
 			t.Partitions = append(t.Partitions, mp)
 		}
 		resp.Topics = append(resp.Topics, t)
+	}
+	return resp
+}
+
+// createTopics registers the topics (partitions from the request, or the
+// server default) so later metadata lists them.
+func (s *noopServer) createTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range r.Topics {
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic = t.Topic
+		n := t.NumPartitions
+		if n <= 0 {
+			n = s.partitions
+		}
+		if _, ok := s.leo[t.Topic]; ok {
+			rt.ErrorCode = kerr.TopicAlreadyExists.Code
+		} else {
+			s.leo[t.Topic] = make([]int64, n)
+		}
+		rt.NumPartitions, rt.ReplicationFactor = n, 1
+		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp
 }
