@@ -189,7 +189,8 @@ func batchSize(b []byte) int {
 func (p *Partition) shouldRoll(s *segment, n int64, nb int, first, last, maxTs int64) bool {
 	size := s.size.Load()
 	if size == 0 {
-		return false
+		// Only a replicated append far past an empty segment's base moves it.
+		return last-s.base > math.MaxInt32
 	}
 	switch {
 	case size+n > p.cfg.SegmentBytes:
@@ -263,10 +264,14 @@ func (p *Partition) writeBatches(s *segment, b []byte) error {
 	return nil
 }
 
-// roll seals the active segment and starts a new one at base.
+// roll seals the active segment and starts a new one at base. An empty
+// active segment is replaced instead of sealed.
 func (p *Partition) roll(base int64) (*segment, error) {
 	old := p.segs.Load()
 	act := old.active()
+	if act.size.Load() == 0 {
+		return p.replaceEmptyActive(base)
+	}
 	if err := p.flushIndexes(act); err != nil {
 		return nil, err
 	}
@@ -307,5 +312,37 @@ func (p *Partition) roll(base int64) (*segment, error) {
 		p.logger.Warn("log: producer snapshot at roll failed", "err", err)
 	}
 	p.flushSealedAsync(act)
+	return s, nil
+}
+
+// replaceEmptyActive swaps the empty active segment for one at base.
+func (p *Partition) replaceEmptyActive(base int64) (*segment, error) {
+	old := p.segs.Load()
+	act := old.active()
+	if err := act.remove(); err != nil {
+		return nil, err
+	}
+	s, err := openSegmentFiles(p.fs, p.dir, base, true)
+	if err != nil {
+		return nil, p.fail(err)
+	}
+	s.mem.Store(newMemIndex())
+	s.next.Store(base)
+	if err := p.fs.SyncDir(p.dir); err != nil {
+		s.release()
+		return nil, p.fail(fmt.Errorf("log: roll: sync dir: %w", err))
+	}
+	if len(old.segs) == 1 && base > p.startOffset.Load() {
+		// The log was empty: it now starts at base.
+		if err := p.writeOffsetCheckpoint(logStartCheckpoint, base); err != nil {
+			s.release()
+			return nil, p.fail(err)
+		}
+		p.startOffset.Store(base)
+	}
+	segs := append([]*segment(nil), old.segs...)
+	segs[len(segs)-1] = s
+	p.segs.Store(&segList{segs: segs})
+	act.release()
 	return s, nil
 }

@@ -364,3 +364,29 @@ func TestFlushMessagesAndMs(t *testing.T) {
 		}
 	})
 }
+
+// TestKeepOffsetsFarAhead: a replicated batch far past an empty log moves
+// the empty active segment instead of overflowing its relative offsets.
+func TestKeepOffsetsFarAhead(t *testing.T) {
+	fs := vfs.NewMem()
+	p := openT(t, fs, smallConfig(), Options{})
+	b := testBatch(2, 1, 10, 'f')
+	batch.Batch(b).SetBaseOffset(5_000_000_000)
+	if _, err := p.Append(b, AppendOptions{KeepOffsets: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.segs.Load().segs); n != 1 || p.segs.Load().segs[0].base != 5_000_000_000 || p.LogStartOffset() != 5_000_000_000 {
+		t.Fatalf("%d segments, first at %d, start %d", n, p.segs.Load().segs[0].base, p.LogStartOffset())
+	}
+	closeT(t, p)
+	p = openT(t, fs, smallConfig(), Options{})
+	defer closeT(t, p)
+	if p.LogStartOffset() != 5_000_000_000 || p.LogEndOffset() != 5_000_000_002 {
+		t.Fatalf("log [%d, %d)", p.LogStartOffset(), p.LogEndOffset())
+	}
+	bad := testBatch(1, 1, 10, 'g')
+	batch.Batch(bad).SetBaseOffset(5)
+	if _, err := p.Append(bad, AppendOptions{KeepOffsets: true}); !errors.Is(err, ErrInvalidOffset) {
+		t.Fatalf("batch below the log end: %v", err)
+	}
+}
