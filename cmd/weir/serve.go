@@ -216,6 +216,7 @@ func printBanner(w io.Writer, srv *broker.Server, cfg broker.Config) {
 	}
 	fmt.Fprintf(w, "  data directory:    %s\n", cfg.DataDir)
 	fmt.Fprintf(w, "Try it:\n")
-	fmt.Fprintf(w, "  echo hello | kcat -P -b %s -t demo\n", addr)
-	fmt.Fprintf(w, "  kcat -C -b %s -t demo -e\n", addr)
+	fmt.Fprintf(w, "  echo hello | weir produce demo -b %s\n", addr)
+	fmt.Fprintf(w, "  weir consume demo -b %s -o start --exit-at-end\n", addr)
+	fmt.Fprintf(w, "  (or any Kafka client: kcat -b %s -t demo -C -e)\n", addr)
 }
