@@ -393,6 +393,9 @@ func prepareBench(cmd *cobra.Command, cf *clientFlags, cl *adminClient, run *ben
 		return err
 	}
 	run.parts = n
+	if mode == "produce" {
+		return nil // offsets are only needed to consume
+	}
 	ids := make([]int, n)
 	for i := range ids {
 		ids[i] = i
