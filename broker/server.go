@@ -394,6 +394,7 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			Shared:           s.shared,
 			IdleTimeout:      s.cfg.IdleTimeout,
 			Logger:           s.logger,
+			OnError:          func(error) { s.metrics.closedBad.Inc() },
 		})
 		s.mu.Lock()
 		if s.closed {

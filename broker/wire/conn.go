@@ -112,6 +112,9 @@ type ConnConfig struct {
 	WriteTimeout time.Duration
 	// Logger receives one line per closed-on-error connection.
 	Logger *slog.Logger
+	// OnError, if set, is called once when the connection is closed
+	// because of a protocol error (for metrics).
+	OnError func(err error)
 }
 
 func (cfg *ConnConfig) fill() {
@@ -220,6 +223,9 @@ func (c *Conn) wake() {
 func (c *Conn) closeWith(err error) {
 	c.logOnce.Do(func() {
 		c.cfg.Logger.Info("closing connection", "remote", c.nc.RemoteAddr().String(), "err", err)
+		if c.cfg.OnError != nil {
+			c.cfg.OnError(err)
+		}
 	})
 	c.kill()
 }

@@ -1,0 +1,63 @@
+package broker
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestBadInputClosesOnlyThatConnection sends what no client should to a
+// real server: each closes that one connection (counted in
+// weir_connections_closed_on_error_total), and another connection keeps
+// being served.
+func TestBadInputClosesOnlyThatConnection(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.MaxRequestBytes = 1 << 20 })
+	frame := func(req kmsg.Request) []byte { return kmsg.NewRequestFormatter().AppendRequest(nil, req, 5) }
+	sized := func(n uint32, body []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, n), body...) }
+	joinGroup := kmsg.NewPtrJoinGroupRequest() // groups come later: not advertised
+	meta12 := kmsg.NewPtrMetadataRequest()
+	meta12.Version = 12 // above the advertised 11
+	produce2 := kmsg.NewPtrProduceRequest()
+	produce2.Version = 9
+	tests := []struct {
+		name string
+		in   []byte
+	}{
+		{"oversized frame", sized(64<<20, []byte{0, 3})},
+		{"garbage", []byte("\x00\x00\x00\x0cnot a kafka request at all")},
+		{"truncated header", sized(10, []byte{0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0x7f})},
+		{"unknown api key", frame(joinGroup)},
+		{"key beyond every table", sized(10, []byte{0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0xff, 0xff})},
+		{"unsupported version", frame(meta12)},
+		{"produce body truncated", sized(16, frame(produce2)[4:20])},
+	}
+	good := dialRaw(t, s)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := counterValue(t, s.metrics.closedBad)
+			bad := dialRaw(t, s)
+			bad.writeRaw(tt.in)
+			bad.expectClosed()
+			if got := counterValue(t, s.metrics.closedBad); got != before+1 {
+				t.Fatalf("closed-on-error counter %v, want %v", got, before+1)
+			}
+			req := kmsg.NewPtrApiVersionsRequest()
+			req.Version = 3
+			if resp := good.roundTrip(req, int32(i)).(*kmsg.ApiVersionsResponse); resp.ErrorCode != 0 {
+				t.Fatalf("other connection: error %d", resp.ErrorCode)
+			}
+		})
+	}
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
