@@ -226,3 +226,31 @@ func BenchmarkRecordWriter(b *testing.B) {
 		})
 	}
 }
+
+func TestProgressBar(t *testing.T) {
+	var buf bytes.Buffer
+	if p := newProgressBar(&buf, 100); p.on {
+		t.Fatal("progress bar drawn on a non-terminal writer")
+	}
+	tests := []struct {
+		done, total, records int64
+		want                 string
+	}{
+		{0, 100, 0, "\r[                              ]   0%  0 records"},
+		{50, 100, 7, "\r[===============               ]  50%  7 records"},
+		{150, 100, 9, "\r[==============================] 100%  9 records"},
+	}
+	for _, tc := range tests {
+		buf.Reset()
+		p := &progressBar{w: &buf, total: tc.total, on: true}
+		p.update(tc.done, tc.records)
+		if buf.String() != tc.want {
+			t.Errorf("update(%d/%d) drew %q, want %q", tc.done, tc.total, buf.String(), tc.want)
+		}
+		buf.Reset()
+		p.update(tc.done, tc.records) // within 100ms: not redrawn
+		if buf.Len() != 0 {
+			t.Errorf("redrawn at once: %q", buf.String())
+		}
+	}
+}

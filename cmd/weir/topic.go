@@ -387,18 +387,6 @@ func newTopicAlterConfigCmd(cf *clientFlags) *cobra.Command {
 	return cmd
 }
 
-// atoiOr parses s as an int, returning def when s is empty.
-func atoiOr(s string, def int) (int, error) {
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, fmt.Errorf("not a number: %q", s)
-	}
-	return n, nil
-}
-
 // topicDescription is the JSON/YAML shape of `topic describe`.
 type topicDescription struct {
 	Name       string            `json:"name" yaml:"name"`
