@@ -9,6 +9,18 @@
 //
 //	go run ./internal/kfakeserve -port 9093 -partitions 6
 //	go run ./internal/kfakeserve -port 9094 -noop
+//
+// To compare brokers, run `weir serve`, kfake and the no-op server side by
+// side and alternate the same `weir bench` run between them, taking the
+// median of several rounds; the no-op figure is the client's own ceiling:
+//
+//	weir bench produce -b 127.0.0.1:9092 -t p100 -p 6 -s 100 -n 2000000 --format json
+//	weir bench produce -b 127.0.0.1:9093 -t p100 -p 6 -s 100 -n 2000000 --format json
+//	weir bench produce -b 127.0.0.1:9094 -t p100 -p 6 -s 100 -n 2000000 --format json
+//	weir bench e2e -b 127.0.0.1:9092 -t e2e -p 6 -s 100 --rate 10000 -n 30000
+//
+// The ports also serve the CLI's tests through WEIR_TEST_BROKER when the
+// broker under development cannot run yet.
 package main
 
 import (
