@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/weir-broker/weir/log/batch"
 	"github.com/weir-broker/weir/log/vfs"
@@ -39,6 +42,37 @@ func BenchmarkAppend(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+	// paired alternates the two in one loop, so both see the same machine
+	// load, and reports their rates and ratio.
+	b.Run("paired", func(b *testing.B) {
+		p, err := Open(filepath.Join(b.TempDir(), "t-0"), DefaultConfig(), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		f, err := os.Create(filepath.Join(b.TempDir(), "raw"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		b.SetBytes(2 * int64(len(data)))
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var tLog, tRaw, cLog, cRaw time.Duration
+		for b.Loop() {
+			c0, t0 := threadCPU(), time.Now()
+			if _, err := p.Append(data, AppendOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			c1, t1 := threadCPU(), time.Now()
+			if _, err := f.Write(data); err != nil {
+				b.Fatal(err)
+			}
+			tLog, tRaw = tLog+t1.Sub(t0), tRaw+time.Since(t1)
+			cLog, cRaw = cLog+c1-c0, cRaw+threadCPU()-c1
+		}
+		reportPair(b, int64(len(data))*int64(b.N), tLog, tRaw, cLog, cRaw, "os.File.Write")
 	})
 	b.Run("os.File.Write", func(b *testing.B) {
 		f, err := os.Create(filepath.Join(b.TempDir(), "raw"))
@@ -100,6 +134,102 @@ func BenchmarkRead(b *testing.B) {
 				last := rg.Size - int64(len(data))
 				off = batch.Batch(buf[last:rg.Size]).NextOffset()
 				res.Release()
+			}
+		}
+	})
+	b.Run("paired", func(b *testing.B) {
+		f, err := os.Open(fileName(dir, 0, logSuffix))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		b.SetBytes(2 * size)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var tLog, tRaw, cLog, cRaw time.Duration
+		for b.Loop() {
+			c0, t0 := threadCPU(), time.Now()
+			for off := int64(0); off < p.LogEndOffset(); {
+				res, err := p.Read(off, ReadOptions{MaxBytes: 1 << 20})
+				if err != nil {
+					b.Fatal(err)
+				}
+				rg := res.Regions[0]
+				if _, err := rg.File.ReadAt(buf[:rg.Size], rg.Pos); err != nil {
+					b.Fatal(err)
+				}
+				off = batch.Batch(buf[rg.Size-int64(len(data)) : rg.Size]).NextOffset()
+				res.Release()
+			}
+			c1, t1 := threadCPU(), time.Now()
+			for pos := int64(0); pos < size; pos += 1 << 20 {
+				n := min(1<<20, size-pos)
+				if _, err := f.ReadAt(buf[:n], pos); err != nil {
+					b.Fatal(err)
+				}
+			}
+			tLog, tRaw = tLog+t1.Sub(t0), tRaw+time.Since(t1)
+			cLog, cRaw = cLog+c1-c0, cRaw+threadCPU()-c1
+		}
+		reportPair(b, size*int64(b.N), tLog, tRaw, cLog, cRaw, "ReadAt")
+	})
+	// Cold: the file's pages are dropped from the page cache before every
+	// pass, and the log is reopened so its first read CRC-checks the batches
+	// (a restart's first consumer). The timer stops for both.
+	evict := func(b *testing.B) {
+		f, err := os.Open(fileName(dir, 0, logSuffix))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+			b.Skipf("fadvise: %v", err)
+		}
+	}
+	b.Run("log-cold", func(b *testing.B) {
+		b.SetBytes(size)
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			if err := p.Close(); err != nil {
+				b.Fatal(err)
+			}
+			evict(b)
+			if p, err = Open(dir, DefaultConfig(), Options{}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			for off := int64(0); off < p.LogEndOffset(); {
+				res, err := p.Read(off, ReadOptions{MaxBytes: 1 << 20})
+				if err != nil {
+					b.Fatal(err)
+				}
+				rg := res.Regions[0]
+				if _, err := rg.File.ReadAt(buf[:rg.Size], rg.Pos); err != nil {
+					b.Fatal(err)
+				}
+				off = batch.Batch(buf[rg.Size-int64(len(data)) : rg.Size]).NextOffset()
+				res.Release()
+			}
+		}
+	})
+	b.Run("ReadAt-cold", func(b *testing.B) {
+		f, err := os.Open(fileName(dir, 0, logSuffix))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		b.SetBytes(size)
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			evict(b)
+			b.StartTimer()
+			for pos := int64(0); pos < size; pos += 1 << 20 {
+				n := min(1<<20, size-pos)
+				if _, err := f.ReadAt(buf[:n], pos); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
 	})
@@ -218,4 +348,26 @@ func BenchmarkCleanOpen(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(used.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}
+
+// threadCPU returns the CPU time (user+system) of the calling OS thread;
+// callers lock their goroutine to it. Unlike wall time it ignores the other
+// processes sharing the machine.
+func threadCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportPair reports the log's and the baseline's rates and their ratio.
+func reportPair(b *testing.B, bytes int64, tLog, tBase, cLog, cBase time.Duration, base string) {
+	mbs := func(d time.Duration) float64 { return float64(bytes) / 1e6 / max(d.Seconds(), 1e-9) }
+	b.ReportMetric(mbs(tLog), "log-MB/s")
+	b.ReportMetric(mbs(tBase), base+"-MB/s")
+	b.ReportMetric(mbs(tLog)/mbs(tBase), "log/"+base)
+	if cLog > 0 && cBase > 0 {
+		b.ReportMetric(float64(cBase)/float64(cLog), "log/"+base+"-cpu")
+	}
 }

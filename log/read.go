@@ -54,6 +54,9 @@ func (r *ReadResult) Release() {
 	}
 }
 
+// verifyBufs holds buffers for CRC-checking regions on their first read.
+var verifyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // WriteTo copies the regions' bytes to w. It is the copy path for writers
@@ -286,7 +289,12 @@ func readSegment(s *segment, offset, maxOff, budget int64) (pos, size int64, err
 // not written or scanned by this process, and returns where the valid run
 // stops. The segment's verified mark advances when the run joins it.
 func verifyRegion(s *segment, pos, end int64) (int64, error) {
-	buf := make([]byte, end-pos)
+	bp := verifyBufs.Get().(*[]byte)
+	defer verifyBufs.Put(bp)
+	if int64(cap(*bp)) < end-pos {
+		*bp = make([]byte, end-pos)
+	}
+	buf := (*bp)[:end-pos]
 	if n, err := s.log.ReadAt(buf, pos); int64(n) < end-pos {
 		return 0, fmt.Errorf("log: read %s at %d: %w", s.logPath(), pos, err)
 	}
