@@ -224,12 +224,6 @@ func (e *fetchEncoder) partition(p *kmsg.FetchResponseTopicPartition, regions []
 		size += r.size
 	}
 	switch {
-	case p.RecordBatches == nil && size == 0:
-		if e.flexible {
-			buf = kbin.AppendUvarint(buf, 0)
-		} else {
-			buf = kbin.AppendInt32(buf, -1)
-		}
 	case e.flexible:
 		buf = kbin.AppendUvarint(buf, uint32(size+1))
 	default:

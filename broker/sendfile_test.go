@@ -75,9 +75,10 @@ func TestFetchBodyMatchesKmsg(t *testing.T) {
 					want = append(want, data[pos:pos+size]...)
 				}
 				ip := rp
-				if len(rs) > 0 {
-					ip.RecordBatches = want
-				}
+				// Kafka never sends null records: an empty partition has
+				// zero-length (not null) record bytes, which librdkafka
+				// 2.0 requires ("invalid MessageSetSize -1" otherwise).
+				ip.RecordBatches = append([]byte{}, want...)
 				rt.Partitions = append(rt.Partitions, rp)
 				trs = append(trs, rs)
 				if len(inline.Topics) <= ti {
