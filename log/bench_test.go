@@ -286,6 +286,64 @@ func BenchmarkAppendFsyncAlways(b *testing.B) {
 		b.ReportMetric(float64(b.N)/float64(max(p.sync.syncs, 1)), "appends/fsync")
 		p.sync.mu.Unlock()
 	})
+	// paired: each round, 8 appenders append once each to the log at the
+	// same time, then 8 appends go to a plain file with one fdatasync each;
+	// reports both rates and their ratio under the same disk load.
+	small := batch.MustBuild(batch.Options{}, batch.Record{Timestamp: time.Now().UnixMilli(), Value: bytes.Repeat([]byte{'s'}, 1024)})
+	for _, sz := range []struct {
+		name string
+		data []byte
+	}{{"paired-16KiB", data}, {"paired-1KiB", small}} {
+		b.Run(sz.name, func(b *testing.B) {
+			data := sz.data
+			p, err := Open(filepath.Join(b.TempDir(), "t-0"), DefaultConfig(), Options{Fsync: FsyncAlways})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			f, err := vfs.OS{}.Create(filepath.Join(b.TempDir(), "raw"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			bufs := make([][]byte, writers)
+			for i := range bufs {
+				bufs[i] = bytes.Clone(data)
+			}
+			var tLog, tRaw time.Duration
+			var pos int64
+			for b.Loop() {
+				t0 := time.Now()
+				var wg sync.WaitGroup
+				for _, own := range bufs {
+					wg.Go(func() {
+						if _, err := p.Append(own, AppendOptions{}); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+				t1 := time.Now()
+				for range writers {
+					if _, err := f.WriteAt(data, pos); err != nil {
+						b.Fatal(err)
+					}
+					pos += int64(len(data))
+					if err := f.Sync(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				tLog, tRaw = tLog+t1.Sub(t0), tRaw+time.Since(t1)
+			}
+			n := float64(writers * b.N)
+			b.ReportMetric(n/tLog.Seconds(), "group-appends/s")
+			b.ReportMetric(n/tRaw.Seconds(), "fdatasync-appends/s")
+			b.ReportMetric(tRaw.Seconds()/tLog.Seconds(), "group/fdatasync")
+			p.sync.mu.Lock()
+			b.ReportMetric(n/float64(max(p.sync.syncs, 1)), "appends/fsync")
+			p.sync.mu.Unlock()
+		})
+	}
 	b.Run("fdatasync-per-append", func(b *testing.B) {
 		f, err := vfs.OS{}.Create(filepath.Join(b.TempDir(), "raw"))
 		if err != nil {

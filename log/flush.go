@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// maxGatherRounds bounds how many times a group-commit leader yields to let
+// more writers join its fsync.
+const maxGatherRounds = 8
+
 // groupSync implements group commit: appenders that need durability wait for
 // an offset; the first waiter to find no fsync running starts one covering
 // everything written so far, and every waiter it covers returns together.
@@ -88,12 +92,21 @@ func (p *Partition) syncTo(target int64, entered bool) error {
 		}
 		g.running = true
 		g.syncs++
-		// Let writers just released by the previous fsync reach enter.
-		g.mu.Unlock()
-		runtime.Gosched()
-		g.mu.Lock()
-		for want := g.entered; g.arrived < want && !g.closed; {
-			g.cond.Wait()
+		// Gather the writers on their way: yield so runnable ones (such as
+		// those the previous fsync released) reach enter, then wait for every
+		// entered one to finish its write; repeat while more keep coming
+		// (bounded: an fsync costs far more than a few yields).
+		for range maxGatherRounds {
+			seen := g.entered
+			g.mu.Unlock()
+			runtime.Gosched()
+			g.mu.Lock()
+			for want := g.entered; g.arrived < want && !g.closed; {
+				g.cond.Wait()
+			}
+			if g.entered == seen {
+				break
+			}
 		}
 		gen := g.gen
 		g.mu.Unlock()
