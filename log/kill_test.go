@@ -1,0 +1,104 @@
+package log
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weir-broker/weir/log/vfs"
+)
+
+const killEnv = "WEIR_LOG_KILL_DIR"
+
+// TestKill9Helper is the child of TestKill9: it appends until killed (at
+// most a bounded count), printing how many appends were acknowledged.
+func TestKill9Helper(t *testing.T) {
+	dir := os.Getenv(killEnv)
+	if dir == "" {
+		return // only meaningful as TestKill9's child process
+	}
+	cfg := smallConfig()
+	cfg.SegmentBytes = 64 << 10
+	p, err := Open(dir, cfg, Options{})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	for i := range 200_000 {
+		if _, err := p.Append(testBatch(2, time.Now().UnixMilli(), 100, byte(i)), AppendOptions{LeaderEpoch: 1}); err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		if i%50 == 49 {
+			fmt.Println("acked", i+1)
+		}
+	}
+	fmt.Println("done")
+	os.Exit(0) // no Close: the parent kills us long before this
+}
+
+// TestKill9 runs a writer in a child process, SIGKILLs it mid-stream and
+// reopens its directory on the real file system: every acknowledged append
+// is there (the page cache survives a process kill), recovery was unclean,
+// and the log takes appends again.
+func TestKill9(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "t-0")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9Helper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), killEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	acked := 0
+	sc := bufio.NewScanner(out)
+	deadline := time.Now().Add(30 * time.Second)
+	for acked < 5000 && sc.Scan() {
+		line := sc.Text()
+		if n, ok := strings.CutPrefix(line, "acked "); ok {
+			acked, _ = strconv.Atoi(n)
+		} else if strings.HasPrefix(line, "error") || line == "done" {
+			t.Fatalf("child: %s", line)
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if acked == 0 {
+		t.Fatal("child acknowledged nothing")
+	}
+	cfg := smallConfig()
+	cfg.SegmentBytes = 64 << 10
+	p, err := Open(dir, cfg, Options{FS: vfs.OS{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeT(t, p)
+	if p.Recovery().Clean {
+		t.Fatal("recovery after SIGKILL claims a clean shutdown")
+	}
+	if p.LogEndOffset() < int64(2*acked) {
+		t.Fatalf("LEO %d, %d appends of 2 records acknowledged (%+v)", p.LogEndOffset(), acked, p.Recovery())
+	}
+	got := readBatches(t, p, 0)
+	if int64(len(got))*2 != p.LogEndOffset() {
+		t.Fatalf("%d batches for LEO %d", len(got), p.LogEndOffset())
+	}
+	if r := appendT(t, p, testBatch(1, 1, 1, 'k'), AppendOptions{}); r.FirstOffset != int64(2*len(got)) {
+		t.Fatalf("append after recovery at %d", r.FirstOffset)
+	}
+}
