@@ -303,3 +303,64 @@ func TestRestartKeepsAckedMessages(t *testing.T) {
 		t.Fatalf("after restart: %v", got)
 	}
 }
+
+// TestProduceAcksAllWaitsForISR gives a partition a follower in its ISR, so
+// acks=all produces park in the produce purgatory: one completes when the
+// follower reports the batch, one times out (REQUEST_TIMED_OUT), one fails
+// when the ISR shrinks below min.insync.replicas while it waits
+// (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+func TestProduceAcksAllWaitsForISR(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "isr2", 1, map[string]string{"min.insync.replicas": "2"})
+	p, _ := s.replicas().Partition("isr2", 0)
+	self := s.cfg.NodeID
+	p.BecomeLeader(1, []int32{self, self + 1})
+	send := func(corr int32, timeout int32) *kmsg.ProduceRequest {
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = 9, -1, timeout
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "isr2"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = nowBatch("w", 2, batch.Options{})
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		c.send(req, corr)
+		return req
+	}
+	recv := func(req *kmsg.ProduceRequest) kmsg.ProduceResponseTopicPartition {
+		_, body, err := c.recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		if err := resp.ReadFrom(body[1:]); err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	parked := func() bool { n, _ := s.replicas().Waiting(); return n == 1 }
+
+	req := send(1, 60_000)
+	pollFor(t, "the produce to park", parked)
+	p.UpdateFollower(self+1, 1) // not past the batch (offsets 0-1) yet
+	if !parked() {
+		t.Fatal("acks=all answered before the follower had the batch")
+	}
+	p.UpdateFollower(self+1, 2)
+	if got := recv(req); got.ErrorCode != 0 || got.BaseOffset != 0 {
+		t.Fatalf("committed produce: %v base %d", kerr.ErrorForCode(got.ErrorCode), got.BaseOffset)
+	}
+
+	req = send(2, 10)
+	if got := recv(req); got.ErrorCode != kerr.RequestTimedOut.Code {
+		t.Fatalf("uncommitted produce after its timeout: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+
+	req = send(3, 60_000)
+	pollFor(t, "the produce to park", parked)
+	p.BecomeLeader(2, []int32{self})
+	if got := recv(req); got.ErrorCode != kerr.NotEnoughReplicasAfterAppend.Code {
+		t.Fatalf("ISR shrank while waiting: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+}

@@ -128,7 +128,11 @@ func (p *Partition) BecomeLeader(epoch int32, isr []int32) {
 	p.leader.epoch = epoch
 	p.leader.setISR(isr)
 	p.mu.Unlock()
-	p.advanceHighWatermark(p.log.LogEndOffset())
+	if !p.advanceHighWatermark(p.log.LogEndOffset()) && p.notify != nil {
+		// The ISR changed even if the HW did not: acks=all waiters
+		// re-check min.insync.replicas.
+		p.notify(p.tp)
+	}
 }
 
 // UpdateFollower records the log end offset a follower reported by fetching,
@@ -141,15 +145,16 @@ func (p *Partition) UpdateFollower(replicaID int32, leo int64) {
 }
 
 // advanceHighWatermark raises the high watermark to what the ISR allows,
-// given leaderLEO, and wakes waiters if it moved. It never lowers it.
-func (p *Partition) advanceHighWatermark(leaderLEO int64) {
+// given leaderLEO, and wakes waiters if it moved, which it reports. It never
+// lowers it.
+func (p *Partition) advanceHighWatermark(leaderLEO int64) bool {
 	p.mu.Lock()
 	hw := p.leader.highWatermark(leaderLEO)
 	p.mu.Unlock()
 	for {
 		cur := p.hw.Load()
 		if hw <= cur {
-			return
+			return false
 		}
 		if p.hw.CompareAndSwap(cur, hw) {
 			break
@@ -158,6 +163,7 @@ func (p *Partition) advanceHighWatermark(leaderLEO int64) {
 	if p.notify != nil {
 		p.notify(p.tp)
 	}
+	return true
 }
 
 // Append validates and appends one produce partition's records field (one or
