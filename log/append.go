@@ -255,7 +255,6 @@ func (p *Partition) writeBatches(s *segment, b []byte) error {
 	newSize := pos + int64(len(b))
 	s.maxTs.Store(maxTs)
 	s.next.Store(next)
-	s.verified.Store(newSize)
 	s.size.Store(newSize)
 	p.endOffset.Store(next)
 	if m.len()-s.flushedIdx >= indexFlushEntries {

@@ -66,10 +66,13 @@
 //     it: segment files are reference counted and closed only at zero, even
 //     if retention or truncation deleted them meanwhile.
 //   - A batch whose CRC fails is never returned. Batches written or scanned by
-//     this process are known good; bytes of a segment trusted at a clean open
+//     this process are known good (a per-segment mark says from where);
+//     bytes of a segment trusted at a clean open, or below the recovery point,
 //     are CRC-checked by the first read that returns them (a per-segment
-//     verified mark remembers how far), and a bad batch cuts the region
-//     short or fails the read with a *CorruptError.
+//     verified prefix remembers how far), and a bad batch cuts the region
+//     short or fails the read with a *CorruptError. Only baseOffset and
+//     partitionLeaderEpoch lie outside the CRC: recovery scans check that
+//     offsets increase, reads of trusted bytes cannot.
 //   - Durability: FsyncNever (default) fsyncs at roll (in the background),
 //     Flush and Close, and whenever flush.messages or flush.ms demand;
 //     FsyncAlways returns from Append only once the data is durable, sharing

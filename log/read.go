@@ -277,7 +277,7 @@ func readSegment(s *segment, offset, maxOff, budget int64) (pos, size int64, err
 		}
 		end += h.size
 	}
-	if end > s.verified.Load() {
+	if pos < s.goodFrom.Load() && end > s.verified.Load() {
 		if end, err = verifyRegion(s, pos, end); err != nil {
 			return 0, 0, err
 		}

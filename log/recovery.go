@@ -301,6 +301,9 @@ func (p *Partition) openActiveTail(s *segment) (int64, error) {
 	s.flushedIdx = m.len()
 	s.fileIdx.Store(m.len())
 	s.mem.Store(m)
+	if h, ok := readFirstHeader(s); ok && size > 0 {
+		s.firstBatchTs = h.maxTs // segment.ms counts from the first batch
+	}
 	return p.scan(s, from, false)
 }
 
@@ -441,7 +444,10 @@ func (p *Partition) scan(s *segment, pos int64, count bool) (int64, error) {
 	if bad >= 0 {
 		end = bad
 	}
-	s.verified.Store(end)
+	if startPos == 0 {
+		s.verified.Store(end)
+	}
+	s.goodFrom.Store(min(startPos, s.goodFrom.Load()))
 	return bad, nil
 }
 

@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -57,6 +58,7 @@ type segment struct {
 	size     atomic.Int64 // bytes published to readers
 	next     atomic.Int64 // offset after the last batch
 	verified atomic.Int64 // bytes from 0 whose batches passed their CRC check
+	goodFrom atomic.Int64 // bytes from here on were written or scanned by this process
 	maxTs    atomic.Int64 // largest batch maxTimestamp, or -1
 	mem      atomic.Pointer[memIndex]
 	fileIdx  atomic.Int64 // offset index entries in the file (sealed segments)
@@ -79,6 +81,9 @@ func (s *segment) logPath() string { return fileName(s.dir, s.base, logSuffix) }
 func openSegmentFiles(fs vfs.FS, dir string, base int64, create bool) (*segment, error) {
 	s := &segment{base: base, dir: dir, fs: fs, lastTimeTs: -1, firstBatchTs: -1, maxTsOffset: -1}
 	s.maxTs.Store(-1)
+	if !create {
+		s.goodFrom.Store(math.MaxInt64) // trusted until scanned
+	}
 	open := fs.OpenReadWrite
 	if create {
 		open = fs.Create

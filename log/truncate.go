@@ -140,6 +140,7 @@ func (p *Partition) truncateInside(offset int64) error {
 	if h, ok := readFirstHeader(s); ok && cut > 0 {
 		s.firstBatchTs = h.maxTs
 	}
+	s.verified.Store(min(s.verified.Load(), cut))
 	if _, err := p.openActiveTail(s); err != nil {
 		return err
 	}
