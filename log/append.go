@@ -119,7 +119,11 @@ func (p *Partition) appendLocked(b []byte, nb int, o AppendOptions) (AppendResul
 				if nb != 1 {
 					return AppendResult{}, false, fmt.Errorf("log: append: duplicate batch among %d batches: %w", nb, errDuplicateInMulti)
 				}
-				return AppendResult{FirstOffset: dup.first, LastOffset: dup.last, LogAppendTime: -1, Duplicate: true}, false, nil
+				res := AppendResult{FirstOffset: dup.first, LastOffset: dup.last, LogAppendTime: -1, Duplicate: true}
+				if o.LogAppendTime > 0 {
+					res.LogAppendTime = dup.maxTs // the original append's time, as Kafka answers
+				}
+				return res, false, nil
 			}
 		}
 		if !o.KeepOffsets {

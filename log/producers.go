@@ -18,6 +18,7 @@ type producerLedger struct {
 type duplicate struct {
 	ok          bool
 	first, last int64
+	maxTs       int64 // the original batch's maxTimestamp (its append time under LogAppendTime)
 }
 
 // errDuplicateInMulti rejects a retry that arrives together with new batches:
@@ -35,7 +36,7 @@ func (l *producerLedger) check(b batch.Batch) (duplicate, error) {
 	if err != nil || pb == nil {
 		return duplicate{}, err
 	}
-	return duplicate{ok: true, first: pb.firstOffset, last: pb.lastOffset}, nil
+	return duplicate{ok: true, first: pb.firstOffset, last: pb.lastOffset, maxTs: pb.maxTimestamp}, nil
 }
 
 // record notes b after its offsets are assigned; b may be a header only.
