@@ -1,7 +1,9 @@
 package log
 
 import (
+	"bytes"
 	"errors"
+	"os"
 	"math"
 	"path/filepath"
 	"strings"
@@ -388,5 +390,48 @@ func TestKeepOffsetsFarAhead(t *testing.T) {
 	batch.Batch(bad).SetBaseOffset(5)
 	if _, err := p.Append(bad, AppendOptions{KeepOffsets: true}); !errors.Is(err, ErrInvalidOffset) {
 		t.Fatalf("batch below the log end: %v", err)
+	}
+}
+
+// TestRetentionKeepsHeldRegions: a region handed to a reader stays readable
+// on the OS file system after retention deleted its segment, and the file is
+// closed once the reader releases it. Retention below a limit keeps the rest.
+func TestRetentionKeepsHeldRegions(t *testing.T) {
+	cfg := smallConfig()
+	p, err := Open(filepath.Join(t.TempDir(), "t-0"), cfg, Options{FS: vfs.OS{}, Now: func() time.Time { return time.UnixMilli(0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeT(t, p)
+	for i := range 40 {
+		appendT(t, p, testBatch(2, 1, 100, byte(i)), AppendOptions{})
+	}
+	res, err := p.Read(0, ReadOptions{MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := readBatches(t, p, 0)[0]
+	c := p.Config()
+	c.RetentionBytes = 0
+	if err := p.SetConfig(c); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := p.EnforceRetentionBelow(30); err != nil || r.LogStartOffset > 30 || r.SegmentsDeleted == 0 {
+		t.Fatalf("retention below 30: %+v %v", r, err)
+	}
+	if r, err := p.EnforceRetention(); err != nil || r.LogStartOffset != 80 {
+		t.Fatalf("retention: %+v %v", r, err)
+	}
+	f := res.Regions[0].File.(vfs.OSFiler).OSFile()
+	if _, err := os.Stat(f.Name()); !os.IsNotExist(err) {
+		t.Fatalf("segment file still in the directory: %v", err)
+	}
+	got := make([]byte, len(want))
+	if _, err := f.ReadAt(got, res.Regions[0].Pos); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("held region unreadable after deletion: %v", err)
+	}
+	res.Release()
+	if _, err := f.ReadAt(got, 0); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("file not closed after the last release: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package log
 
 import (
 	"fmt"
+	"math"
 )
 
 // RetentionResult reports what EnforceRetention deleted.
@@ -53,6 +54,13 @@ func retentionPlan(segs []segInfo, cfg Config, nowMs int64) int {
 // first, so the partition keeps an empty active segment at its end offset.
 // Readers holding results keep the deleted files until they release them.
 func (p *Partition) EnforceRetention() (RetentionResult, error) {
+	return p.EnforceRetentionBelow(math.MaxInt64)
+}
+
+// EnforceRetentionBelow is EnforceRetention that only deletes segments whose
+// records all lie below limit, as Kafka deletes only below the high
+// watermark (a leader must not drop what followers have not copied yet).
+func (p *Partition) EnforceRetentionBelow(limit int64) (RetentionResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.checkWritable(); err != nil {
@@ -64,6 +72,9 @@ func (p *Partition) EnforceRetention() (RetentionResult, error) {
 		infos[i] = segInfo{size: s.size.Load(), maxTs: s.maxTs.Load()}
 	}
 	n := retentionPlan(infos, p.cfg, p.now().UnixMilli())
+	for n > 0 && l.segs[n-1].next.Load() > limit {
+		n--
+	}
 	if n == 0 {
 		return RetentionResult{LogStartOffset: p.startOffset.Load()}, nil
 	}
