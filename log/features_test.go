@@ -3,8 +3,8 @@ package log
 import (
 	"bytes"
 	"errors"
-	"os"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
