@@ -86,8 +86,11 @@
 //     reports what it did in a RecoveryReport and fails only on I/O errors.
 //
 // Memory held per open segment is bounded and small: the segment struct and
-// three file handles (about 300 bytes); index files are read with ReadAt,
-// never mapped or preallocated. Only the active segment keeps its offset
-// index in memory (8 bytes per entry, in 4 KiB chunks; at most
-// segment.index.bytes).
+// three open files, about 800 bytes of heap measured on a 1000-segment log
+// (plus three file descriptors); index files are read with ReadAt, never
+// mapped or preallocated. Only the active segment keeps its offset index in
+// memory (8 bytes per entry, in 4 KiB chunks; at most segment.index.bytes).
+// A clean open lists the directory, opens and sizes each segment's files
+// and reads two index entries per sealed segment: no log data is read
+// except the active segment's last index interval.
 package log
