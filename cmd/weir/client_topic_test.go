@@ -81,6 +81,14 @@ func TestTopicLifecycle(t *testing.T) {
 		t.Fatalf("after alter-config retention.ms = %q, want 7200000", v)
 	}
 
+	mustCLI(t, b, "", "topic", "alter-config", topic, "--delete", "retention.ms", "--format", "json")
+	decodeJSON(t, mustCLI(t, b, "", "topic", "describe", topic, "--format", "json"), &d)
+	for _, c := range d.Configs {
+		if c.Name == "retention.ms" && (c.Value == "7200000" || c.Source == "dynamic-topic") {
+			t.Fatalf("retention.ms still set after --delete: %+v", c)
+		}
+	}
+
 	mustCLI(t, b, "", "topic", "add-partitions", topic, "-n", "2")
 	decodeJSON(t, mustCLI(t, b, "", "topic", "describe", topic, "--format", "json"), &d)
 	if len(d.Partitions) != 5 {
@@ -147,25 +155,29 @@ func TestTopicCompletion(t *testing.T) {
 func TestExitCodes(t *testing.T) {
 	b := weirtest.Start(t)
 	tests := []struct {
-		name string
-		args []string
-		code int
+		name    string
+		args    []string
+		code    int
+		results bool // per-topic results are printed on stdout as well
 	}{
-		{"unknown flag", []string{"topic", "list", "--nope"}, 2},
-		{"missing topic", []string{"topic", "create"}, 2},
-		{"missing verb", []string{"topic"}, 2},
-		{"bad format", []string{"topic", "list", "--format", "xml"}, 2},
-		{"bad config", []string{"topic", "create", "x", "-c", "novalue"}, 2},
-		{"bad offset", []string{"consume", "t", "-o", "yesterday"}, 2},
-		{"bad acks", []string{"produce", "t", "--acks", "7"}, 2},
-		{"bad fields", []string{"consume", "t", "--fields", "colour"}, 2},
-		{"bad bench client", []string{"bench", "produce", "--client", "nope"}, 2},
-		{"kafka-go idempotent", []string{"bench", "produce", "--client", "kafka-go", "--idempotent"}, 2},
-		{"bad broker address", []string{"cluster", "info", "-b", "nohostport"}, 2},
-		{"describe unknown topic", []string{"topic", "describe", "no-such-topic-" + uniqueTopic(t)}, 1},
-		{"consume unknown topic", []string{"consume", "no-such-topic-" + uniqueTopic(t), "-e"}, 1},
-		{"produce unknown topic", []string{"produce", "no-such-topic-" + uniqueTopic(t)}, 1},
-		{"bench consume empty topic", []string{"bench", "consume", "-t", "no-such-topic-" + uniqueTopic(t)}, 1},
+		{"unknown flag", []string{"topic", "list", "--nope"}, 2, false},
+		{"missing topic", []string{"topic", "create"}, 2, false},
+		{"missing verb", []string{"topic"}, 2, false},
+		{"bad format", []string{"topic", "list", "--format", "xml"}, 2, false},
+		{"bad config", []string{"topic", "create", "x", "-c", "novalue"}, 2, false},
+		{"bad offset", []string{"consume", "t", "-o", "yesterday"}, 2, false},
+		{"bad acks", []string{"produce", "t", "--acks", "7"}, 2, false},
+		{"bad fields", []string{"consume", "t", "--fields", "colour"}, 2, false},
+		{"bad bench client", []string{"bench", "produce", "--client", "nope"}, 2, false},
+		{"kafka-go idempotent", []string{"bench", "produce", "--client", "kafka-go", "--idempotent"}, 2, false},
+		{"bad broker address", []string{"cluster", "info", "-b", "nohostport"}, 2, false},
+		{"describe unknown topic", []string{"topic", "describe", "no-such-topic-" + uniqueTopic(t)}, 1, false},
+		{"consume unknown topic", []string{"consume", "no-such-topic-" + uniqueTopic(t), "-e"}, 1, false},
+		{"produce unknown topic", []string{"produce", "no-such-topic-" + uniqueTopic(t)}, 1, false},
+		{"bench consume empty topic", []string{"bench", "consume", "-t", "no-such-topic-" + uniqueTopic(t)}, 1, false},
+		{"add partitions to unknown topic", []string{"topic", "add-partitions", "no-such-topic-" + uniqueTopic(t), "-n", "1"}, 1, false},
+		{"alter nothing", []string{"topic", "alter-config", "t"}, 2, false},
+		{"replication factor above the broker count", []string{"topic", "create", uniqueTopic(t), "-r", "9"}, 1, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,7 +185,7 @@ func TestExitCodes(t *testing.T) {
 			if r.code != tc.code {
 				t.Fatalf("weir %s: exit %d, want %d (stderr %q)", strings.Join(tc.args, " "), r.code, tc.code, r.stderr)
 			}
-			oneLineError(t, r, false)
+			oneLineError(t, r, tc.results)
 		})
 	}
 }
