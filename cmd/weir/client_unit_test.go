@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -211,7 +212,7 @@ func BenchmarkRecordWriter(b *testing.B) {
 	for _, format := range []string{"text", "wide", "json"} {
 		b.Run(format, func(b *testing.B) {
 			var buf bytes.Buffer
-			rw, err := newRecordWriter(&buf, format, nil)
+			rw, err := newRecordWriter(&buf, format, nil, "text")
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -252,5 +253,40 @@ func TestProgressBar(t *testing.T) {
 		if buf.Len() != 0 {
 			t.Errorf("redrawn at once: %q", buf.String())
 		}
+	}
+}
+
+func TestRecordWriterEncodings(t *testing.T) {
+	m := kafka.Message{Topic: "t", Partition: 1, Offset: 7, Time: time.UnixMilli(1700000000000),
+		Key: []byte{0xff, 0x00}, Value: []byte("hi"), Headers: []kafka.Header{{Key: "h", Value: []byte{0x80}}}}
+	tests := []struct {
+		format, encoding string
+		fields           []string
+		want             string
+	}{
+		{"text", "text", nil, "hi\n"},
+		{"text", "hex", []string{"key", "value", "headers"}, "ff00\t6869\th=80\n"},
+		{"text", "base64", []string{"key"}, "/wA=\n"},
+		{"wide", "hex", nil, "t\t1\t7\t2023-11-14T22:13:20Z\tff00\th=80\t6869\n"},
+		{"json", "base64", []string{"offset", "key", "value"}, `{"offset":7,"key":"/wA=","value":"aGk="}` + "\n"},
+		{"json", "text", []string{"value", "partition"}, `{"partition":1,"value":"hi"}` + "\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.format+"-"+tc.encoding, func(t *testing.T) {
+			var buf bytes.Buffer
+			rw, err := newRecordWriter(&buf, tc.format, tc.fields, tc.encoding)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rw.write(m); err != nil {
+				t.Fatal(err)
+			}
+			if buf.String() != tc.want {
+				t.Fatalf("got %q, want %q", buf.String(), tc.want)
+			}
+		})
+	}
+	if _, err := newRecordWriter(io.Discard, "text", nil, "rot13"); !errors.As(err, new(usageError)) {
+		t.Fatalf("unknown encoding: %v, want a usage error", err)
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +31,7 @@ type consumeFlags struct {
 	partitions []int
 	format     string
 	fields     []string
+	encoding   string
 	maxWait    time.Duration
 }
 
@@ -58,8 +61,10 @@ or a negative duration relative to now such as @-1h).`,
 	f.IntSliceVarP(&fl.partitions, "partition", "p", nil, "consume only these partitions (repeatable or comma-separated)")
 	f.StringVar(&fl.format, "format", "text", "output format: text (tab-separated fields), wide (text with every field) or json (one object per line)")
 	f.StringSliceVar(&fl.fields, "fields", nil, "fields to print: "+strings.Join(consumeFields, ",")+" (default: value for text, all for wide and json)")
+	f.StringVar(&fl.encoding, "encoding", "text", "how keys, values and header values are printed: text, base64 or hex")
 	f.DurationVar(&fl.maxWait, "fetch-max-wait", 500*time.Millisecond, "longest a fetch waits for new records")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"text", "wide", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("encoding", cobra.FixedCompletions([]string{"text", "base64", "hex"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fields", cobra.FixedCompletions(consumeFields, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -149,10 +154,23 @@ type recordWriter struct {
 	json   bool
 	fields []string
 	enc    *json.Encoder
+	// enc64 renders keys, values and header values (--encoding): as text,
+	// or base64 or hex for binary data that JSON would otherwise mangle.
+	enc64 func([]byte) string
 }
 
-func newRecordWriter(w io.Writer, format string, fields []string) (*recordWriter, error) {
+func newRecordWriter(w io.Writer, format string, fields []string, encoding string) (*recordWriter, error) {
 	rw := &recordWriter{w: w}
+	switch encoding {
+	case "text", "":
+		rw.enc64 = func(b []byte) string { return string(b) }
+	case "base64":
+		rw.enc64 = base64.StdEncoding.EncodeToString
+	case "hex":
+		rw.enc64 = hex.EncodeToString
+	default:
+		return nil, usageError{fmt.Errorf("--encoding %q: want text, base64 or hex", encoding)}
+	}
 	switch format {
 	case "text":
 		if len(fields) == 0 {
@@ -196,15 +214,15 @@ func (rw *recordWriter) write(m kafka.Message) error {
 		case "timestamp":
 			cells[i] = m.Time.UTC().Format(time.RFC3339Nano)
 		case "key":
-			cells[i] = string(m.Key)
+			cells[i] = rw.enc64(m.Key)
 		case "headers":
 			hs := make([]string, len(m.Headers))
 			for j, h := range m.Headers {
-				hs[j] = h.Key + "=" + string(h.Value)
+				hs[j] = h.Key + "=" + rw.enc64(h.Value)
 			}
 			cells[i] = strings.Join(hs, ",")
 		case "value":
-			cells[i] = string(m.Value)
+			cells[i] = rw.enc64(m.Value)
 		}
 	}
 	if _, err := fmt.Fprintln(rw.w, strings.Join(cells, "\t")); err != nil {
@@ -229,19 +247,19 @@ func (rw *recordWriter) writeJSON(m kafka.Message) error {
 			if m.Key == nil {
 				r.Null = append(r.Null, "key")
 			} else {
-				k := string(m.Key)
+				k := rw.enc64(m.Key)
 				r.Key = &k
 			}
 		case "headers":
 			r.Headers = []headerOut{}
 			for _, h := range m.Headers {
-				r.Headers = append(r.Headers, headerOut{Key: h.Key, Value: string(h.Value)})
+				r.Headers = append(r.Headers, headerOut{Key: h.Key, Value: rw.enc64(h.Value)})
 			}
 		case "value":
 			if m.Value == nil {
 				r.Null = append(r.Null, "value")
 			} else {
-				v := string(m.Value)
+				v := rw.enc64(m.Value)
 				r.Value = &v
 			}
 		}
@@ -272,7 +290,7 @@ func runConsume(cmd *cobra.Command, cf *clientFlags, fl *consumeFlags, topic str
 	// sees records at once and a bulk read costs few write calls.
 	bw := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
 	defer bw.Flush()
-	out, err := newRecordWriter(bw, fl.format, fl.fields)
+	out, err := newRecordWriter(bw, fl.format, fl.fields, fl.encoding)
 	if err != nil {
 		return err
 	}
