@@ -9,7 +9,8 @@ package broker
 //   - v3+: magic 2 batches; v3 adds TransactionalID, v5 LogStartOffset, v8
 //     ErrorRecords/ErrorMessage, v9 is flexible. 10+ (KIP-890/KIP-951) not
 //     served.
-//   - acks 0 sends nothing, 1 answers after the local append, -1 (all)
+//   - acks 0 sends nothing (a partition error closes the connection, as
+//     Kafka does, so the client refreshes its metadata), 1 answers after the local append, -1 (all)
 //     waits in the produce purgatory until the high watermark passes every
 //     appended batch, at most TimeoutMillis.
 //   - Transactional batches are refused (INVALID_TXN_STATE) until
@@ -70,6 +71,15 @@ func handleProduce(s *Server, r *wire.Request) (wire.Response, error) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	if req.Acks == 0 {
+		// No response to carry an error: close the connection so the
+		// client refreshes its metadata, as Kafka does.
+		for _, st := range resp.Topics {
+			for _, sp := range st.Partitions {
+				if sp.ErrorCode != 0 {
+					return wire.Response{}, fmt.Errorf("broker: acks=0 produce to %s-%d failed: %w", st.Topic, sp.Partition, kerr.ErrorForCode(sp.ErrorCode))
+				}
+			}
+		}
 		return wire.Response{None: true}, nil
 	}
 	if len(waits) == 0 {

@@ -262,6 +262,23 @@ func TestProduceV0ClosesWithAcksZero(t *testing.T) {
 	c.expectClosed()
 }
 
+// TestProduceAcksZeroErrorCloses: an acks=0 produce that fails closes the
+// connection, the only way to tell the client.
+func TestProduceAcksZeroErrorCloses(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.AutoCreateTopics = false })
+	c := dialRaw(t, s)
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks = 9, 0
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "missing"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = nowBatch("z", 1, batch.Options{})
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	c.send(req, 1)
+	c.expectClosed()
+}
+
 // TestProduceLogAppendTime: a LogAppendTime topic answers the broker's time.
 func TestProduceLogAppendTime(t *testing.T) {
 	s := startServer(t)
