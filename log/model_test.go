@@ -16,6 +16,7 @@ import (
 type modelBatch struct {
 	base, last int64
 	data       []byte
+	seq        int32 // base sequence of an idempotent batch (producer 7), or -1
 }
 
 // logModel is the reference: a slice of batches, a start and an end offset.
@@ -24,6 +25,19 @@ type logModel struct {
 	start   int64
 	leo     int64
 	durable int64 // offsets below were fsynced (Flush, Close or FsyncAlways)
+	idem    []modelBatch // producer 7's batches the producer state knows
+}
+
+// forget drops producer history at or past the log end (truncation, crash);
+// a full truncation forgets everything.
+func (m *logModel) forget(full bool) {
+	if full {
+		m.idem = nil
+		return
+	}
+	for len(m.idem) > 0 && m.idem[len(m.idem)-1].last >= m.leo {
+		m.idem = m.idem[:len(m.idem)-1]
+	}
 }
 
 // truncate drops batches holding offsets >= off, as Truncate does.
@@ -99,10 +113,51 @@ func TestPartitionModel(t *testing.T) {
 				if res.FirstOffset != m.leo || res.LastOffset != m.leo+int64(n)-1 {
 					rt.Fatalf("append at %d..%d, model LEO %d", res.FirstOffset, res.LastOffset, m.leo)
 				}
-				m.batches = append(m.batches, modelBatch{res.FirstOffset, res.LastOffset, bytes.Clone(b)})
+				m.batches = append(m.batches, modelBatch{res.FirstOffset, res.LastOffset, bytes.Clone(b), -1})
 				m.leo = res.LastOffset + 1
 				if always {
 					m.durable = m.leo
+				}
+			},
+			"appendIdempotent": func(rt *rapid.T) {
+				// Producer 7, epoch 0: the next sequence follows its last
+				// batch still in the log; a retry of that batch is a
+				// duplicate answered with its original offsets.
+				var last *modelBatch
+				if len(m.idem) > 0 {
+					last = &m.idem[len(m.idem)-1]
+				}
+				seq := int32(0)
+				if last != nil {
+					seq = last.seq + int32(last.last-last.base) + 1
+				}
+				if last != nil && last.base >= m.start && rapid.Bool().Draw(rt, "retry") {
+					b := idemBatch(7, 0, last.seq, int(last.last-last.base)+1, 1)
+					res, err := p.Append(b, AppendOptions{})
+					if err != nil || !res.Duplicate || res.FirstOffset != last.base || res.LastOffset != last.last {
+						rt.Fatalf("retry of %d..%d: %+v %v", last.base, last.last, res, err)
+					}
+					return
+				}
+				n := rapid.IntRange(1, 4).Draw(rt, "records")
+				b := idemBatch(7, 0, seq, n, 1)
+				res, err := p.Append(b, AppendOptions{LeaderEpoch: 3})
+				if err != nil {
+					rt.Fatalf("idempotent append seq %d: %v", seq, err)
+				}
+				if res.Duplicate || res.FirstOffset != m.leo {
+					rt.Fatalf("idempotent append at %d (dup %v), model LEO %d", res.FirstOffset, res.Duplicate, m.leo)
+				}
+				m.batches = append(m.batches, modelBatch{res.FirstOffset, res.LastOffset, bytes.Clone(b), seq})
+				m.idem = append(m.idem, m.batches[len(m.batches)-1])
+				m.leo = res.LastOffset + 1
+				if always {
+					m.durable = m.leo
+				}
+				if gap := idemBatch(7, 0, seq+int32(n)+5, 1, 1); true {
+					if _, err := p.Append(gap, AppendOptions{}); !errors.Is(err, ErrOutOfOrderSequence) {
+						rt.Fatalf("sequence gap accepted: %v", err)
+					}
 				}
 			},
 			"read": func(rt *rapid.T) {
@@ -143,7 +198,9 @@ func TestPartitionModel(t *testing.T) {
 					rt.Fatalf("truncate %d: %v", off, err)
 				}
 				if off < m.leo {
+					full := off <= m.start
 					m.truncate(off)
+					m.forget(full)
 				}
 			},
 			"roll": func(rt *rapid.T) {
@@ -218,6 +275,7 @@ func TestPartitionModel(t *testing.T) {
 				}
 				if leo < m.leo {
 					m.truncate(leo)
+					m.forget(false)
 					if leo > m.start && len(m.batches) > 0 && m.leo != leo {
 						rt.Fatalf("crash cut inside a batch: LEO %d, model %d", leo, m.leo)
 					}

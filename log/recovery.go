@@ -172,6 +172,9 @@ func (p *Partition) recover() error {
 				}
 			}
 			segs = segs[:i+1]
+			if err := p.fs.SyncDir(p.dir); err != nil {
+				return fmt.Errorf("log: sync dir: %w", err)
+			}
 			if !last {
 				// s becomes the active segment.
 				if _, err := p.scanSegment(s, true, false); err != nil {
@@ -231,10 +234,14 @@ func (p *Partition) recover() error {
 	return nil
 }
 
-// truncateSegmentFile cuts a segment's log file at pos.
+// truncateSegmentFile cuts a segment's log file at pos, durably: torn bytes
+// that came back after another crash would mix with new appends.
 func (p *Partition) truncateSegmentFile(s *segment, pos int64) error {
 	if err := s.log.Truncate(pos); err != nil {
 		return fmt.Errorf("log: truncate %s: %w", s.logPath(), err)
+	}
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("log: fsync %s after truncation: %w", s.logPath(), err)
 	}
 	s.size.Store(pos)
 	return nil

@@ -31,7 +31,8 @@ func (p *Partition) Truncate(offset int64) error {
 		return err
 	}
 	var err error
-	if offset <= p.startOffset.Load() || offset <= p.segs.Load().segs[0].base {
+	full := offset <= p.startOffset.Load() || offset <= p.segs.Load().segs[0].base
+	if full {
 		err = p.truncateFully(offset)
 	} else {
 		err = p.truncateInside(offset)
@@ -59,13 +60,16 @@ func (p *Partition) Truncate(offset int64) error {
 			return err
 		}
 	}
-	// Producer state: newest snapshot at or below leo, replayed to leo.
+	// Producer state: newest snapshot at or below leo, replayed to leo. A
+	// full truncation starts the producers afresh, as Kafka's
+	// truncateFullyAndStartAt does.
 	var snaps []int64
 	if err := p.removeSnapshots(func(off int64) bool {
-		if off <= leo {
+		if off <= leo && !full {
 			snaps = append(snaps, off)
+			return false
 		}
-		return off > leo
+		return true
 	}); err != nil {
 		return err
 	}
@@ -127,9 +131,6 @@ func (p *Partition) truncateInside(offset int64) error {
 	// batches back), then reopen s as the active segment.
 	if err := p.truncateSegmentFile(s, cut); err != nil {
 		return err
-	}
-	if err := s.log.Sync(); err != nil {
-		return fmt.Errorf("log: fsync %s after truncation: %w", s.logPath(), err)
 	}
 	if err := truncateIndexFiles(s, cut, newNext); err != nil {
 		return err
