@@ -24,7 +24,7 @@ type logModel struct {
 	batches []modelBatch
 	start   int64
 	leo     int64
-	durable int64 // offsets below were fsynced (Flush, Close or FsyncAlways)
+	durable int64        // offsets below were fsynced (Flush, Close or FsyncAlways)
 	idem    []modelBatch // producer 7's batches the producer state knows
 }
 
