@@ -106,7 +106,16 @@ func TestPartitionModel(t *testing.T) {
 				size := rapid.IntRange(0, 300).Draw(rt, "valueSize")
 				tag++
 				b := testBatch(n, int64(tag), size, tag)
-				res, err := p.Append(b, AppendOptions{LeaderEpoch: 3})
+				o := AppendOptions{LeaderEpoch: 3}
+				switch rapid.IntRange(0, 2).Draw(rt, "mode") {
+				case 1: // a follower: the batch carries its offsets and epoch
+					batch.Batch(b).SetBaseOffset(m.leo)
+					batch.Batch(b).SetPartitionLeaderEpoch(3)
+					o = AppendOptions{KeepOffsets: true}
+				case 2:
+					o.LogAppendTime = 1000 + int64(tag)
+				}
+				res, err := p.Append(b, o)
 				if err != nil {
 					rt.Fatalf("append: %v", err)
 				}
@@ -295,7 +304,6 @@ func TestPartitionModel(t *testing.T) {
 	})
 }
 
-var _ = batch.Parse
 
 // abandon stops a partition the way a killed process does: in-flight
 // background flushes finish, nothing else is written (no checkpoints, no
