@@ -304,7 +304,6 @@ func TestPartitionModel(t *testing.T) {
 	})
 }
 
-
 // abandon stops a partition the way a killed process does: in-flight
 // background flushes finish, nothing else is written (no checkpoints, no
 // marker), and its files are dropped.
