@@ -7,7 +7,8 @@ import sys
 import time
 
 PARTITIONS = 3
-TIMEOUT = 90.0  # seconds for each produce or consume phase
+TIMEOUT = 90.0  # seconds for a produce phase (compat_test.go: opTimeout)
+CONSUME_TIMEOUT = 25.0  # seconds for a consume phase (below consumeTimeout)
 
 
 def message(client, i):
@@ -48,8 +49,8 @@ def fail(errors, what):
     sys.exit(1)
 
 
-def deadline():
-    return time.monotonic() + TIMEOUT
+def consume_deadline():
+    return time.monotonic() + CONSUME_TIMEOUT
 
 
 def usage(prog):

@@ -36,8 +36,12 @@ const (
 	partitions = 3
 	// messages is how many messages each client round trip produces.
 	messages = 10_000
-	// opTimeout bounds every produce or consume phase.
+	// opTimeout bounds every produce phase and every consume by kgo.
 	opTimeout = 90 * time.Second
+	// consumeTimeout bounds a consume by a client that stops at the end of
+	// each partition; reading 10,000 messages takes a few seconds, so
+	// reaching it means the client never saw the end.
+	consumeTimeout = 30 * time.Second
 	// python is the interpreter the Debian client packages install under.
 	python = "/usr/bin/python3"
 )
@@ -306,11 +310,11 @@ func requirePythonModule(t *testing.T, mod, pkg string) {
 	}
 }
 
-// run runs a program with stdin, bounded by opTimeout, and returns its
+// run runs a program with stdin, bounded by limit, and returns its
 // standard output. A non-zero exit fails the test with its stderr.
-func run(t *testing.T, stdin []byte, name string, args ...string) []byte {
+func run(t *testing.T, limit time.Duration, stdin []byte, name string, args ...string) []byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	if stdin != nil {
@@ -320,7 +324,7 @@ func run(t *testing.T, stdin []byte, name string, args ...string) []byte {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		err = fmt.Errorf("timed out after %v: %w", opTimeout, err)
+		err = fmt.Errorf("timed out after %v: %w", limit, err)
 	}
 	if err != nil {
 		t.Fatalf("%s %s: %v\nstderr:\n%s", name, strings.Join(args, " "), err, tail(stderr.String(), 4000))

@@ -82,7 +82,7 @@ def consume(bootstrap, topic, count):
         }
     )
     c.assign([TopicPartition(topic, p, 0) for p in range(cc.PARTITIONS)])
-    eof, got, end = set(), 0, cc.deadline()
+    eof, got, end = set(), 0, cc.consume_deadline()
     try:
         while len(eof) < cc.PARTITIONS:
             if time.monotonic() > end:

@@ -70,7 +70,7 @@ def consume(bootstrap, topic, count):
     tps = [TopicPartition(topic, p) for p in range(cc.PARTITIONS)]
     c.assign(tps)
     c.seek_to_beginning(*tps)
-    got, end = 0, cc.deadline()
+    got, end = 0, cc.consume_deadline()
     try:
         while got < count:
             if time.monotonic() > end:

@@ -34,7 +34,11 @@ func pythonRoundTrip(t *testing.T, script, client string) {
 	b := startBroker(t)
 	topic := topicName(strings.TrimSuffix(script, "_client.py"))
 	step := func(cmd string) []byte {
-		return run(t, nil, python, "-B", path, cmd, b.Addr(), topic, strconv.Itoa(messages), client)
+		limit := opTimeout
+		if cmd == "consume" {
+			limit = consumeTimeout
+		}
+		return run(t, limit, nil, python, "-B", path, cmd, b.Addr(), topic, strconv.Itoa(messages), client)
 	}
 	step("create")
 	step("produce")

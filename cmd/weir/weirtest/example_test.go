@@ -31,4 +31,7 @@ func Example() {
 		return
 	}
 	fmt.Println("stopped cleanly")
+	// Output:
+	// broker accepts connections
+	// stopped cleanly
 }
