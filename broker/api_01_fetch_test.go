@@ -165,7 +165,7 @@ func TestFetchMaxBytes(t *testing.T) {
 	}{
 		{"room for all", 1 << 20, 1 << 20, [2]int{2, 2}},
 		{"MaxBytes 1: first batch whole, nothing more", 1, 1 << 20, [2]int{1, 0}},
-		{"PartitionMaxBytes 1: one batch per partition? only the first", 1 << 20, 1, [2]int{1, 0}},
+		{"PartitionMaxBytes 1: only the first batch of the response is whole", 1 << 20, 1, [2]int{1, 0}},
 		{"room for three batches", int32(3*one + one/2), 1 << 20, [2]int{2, 1}},
 		{"one batch per partition", 1 << 20, int32(one + one/2), [2]int{1, 1}},
 	}
