@@ -265,7 +265,7 @@ func TestFetchLongPollExpires(t *testing.T) {
 	}
 }
 
-// TestFetchConsumerGroupLikeLoad has a kgo consumer tail a topic while a
+// TestFetchTailWithKgo has a kgo consumer tail a topic while a
 // producer writes, through long polls.
 func TestFetchTailWithKgo(t *testing.T) {
 	s := startServer(t)
