@@ -60,6 +60,12 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// Groups configures the group coordinator (groups.go); zero fields
+	// take Kafka's defaults.
+	Groups GroupConfig
+	// Maintenance configures log compaction and retention in the
+	// background (groups_maintenance.go).
+	Maintenance MaintenanceConfig
 }
 
 // DefaultConfig returns Kafka's defaults for one node: node id 1, listener
@@ -133,6 +139,8 @@ type Server struct {
 
 	metrics *metrics
 
+	ext serverExt // group coordinator and log maintenance (groups.go)
+
 	mu       sync.Mutex // guards the fields below
 	ln       net.Listener
 	httpLn   net.Listener
@@ -199,6 +207,12 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = lock.Close()
 		return err
 	}
+	if err := s.openGroups(); err != nil {
+		_ = ln.Close()
+		_ = s.store.close()
+		_ = lock.Close()
+		return err
+	}
 	if s.cfg.HTTPListen != "" {
 		hln, hs, err := s.startHTTP(ctx)
 		if err != nil {
@@ -212,6 +226,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.ln = ln
 	s.lock = lock
 	s.started = true
+	s.startGroups()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -268,6 +283,9 @@ func (s *Server) Close() error {
 	for _, c := range conns {
 		c.Drain()
 	}
+	// Parked joins and syncs are answered now (COORDINATOR_NOT_AVAILABLE),
+	// so the drain does not wait out their rebalance timeouts.
+	s.closeGroups()
 	drained := make(chan struct{})
 	go func() {
 		s.wg.Wait()
