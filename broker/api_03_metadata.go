@@ -101,6 +101,7 @@ func metadataTopic(t *metadata.Topic) kmsg.MetadataResponseTopic {
 	out := kmsg.NewMetadataResponseTopic()
 	out.Topic = kmsg.StringPtr(t.Name)
 	out.TopicID = t.ID
+	out.IsInternal = isInternalTopic(t.Name)
 	out.AuthorizedOperations = authorizedOperationsNotRequested
 	for _, p := range t.Partitions {
 		rp := kmsg.NewMetadataResponseTopicPartition()

@@ -39,15 +39,16 @@ func TestMetadataAllTopicsSemantics(t *testing.T) {
 	mustCreate(t, s, "a", 2)
 	mustCreate(t, s, "b", 1)
 	c := dialRaw(t, s)
+	// "All topics" includes the internal __consumer_offsets (IsInternal).
 	tests := []struct {
 		name   string
 		req    *kmsg.MetadataRequest
 		topics int
 	}{
-		{"v0 empty list means all", metadataReq(0, false, []*string{}...), 2},
-		{"v1 null means all", metadataReq(1, false), 2},
+		{"v0 empty list means all", metadataReq(0, false, []*string{}...), 3},
+		{"v1 null means all", metadataReq(1, false), 3},
 		{"v1 empty means none", metadataReq(1, false, []*string{}...), 0},
-		{"v9 null means all", metadataReq(9, false), 2},
+		{"v9 null means all", metadataReq(9, false), 3},
 		{"v11 empty means none", metadataReq(11, false, []*string{}...), 0},
 		{"v4 one topic", metadataReq(4, false, kmsg.StringPtr("a")), 1},
 	}
