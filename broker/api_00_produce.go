@@ -54,6 +54,9 @@ func handleProduce(s *Server, r *wire.Request) (wire.Response, error) {
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 			err := fail
 			var p *replica.Partition
+			if err == nil && isInternalTopic(rt.Topic) {
+				err = kafkaError(kerr.InvalidTopicException, "cannot append to internal topic %s", rt.Topic)
+			}
 			if err == nil {
 				p, err = s.dataPartition(rt.Topic, rp.Partition, true)
 			}
