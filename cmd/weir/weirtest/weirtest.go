@@ -5,8 +5,9 @@
 //
 // The binary is built once per test binary (`go build` into a per-user cache
 // directory under the system temp dir, replaced atomically so concurrent test
-// binaries never see a half-written file). Set WEIR_BINARY to use a prebuilt
-// binary instead.
+// binaries never see a half-written file). Set WEIR_BINARY to the absolute
+// path of a prebuilt binary to use it instead (go test runs each package in
+// its own directory, so a relative path would resolve differently in each).
 //
 // Set WEIR_TEST_BROKER=host:port to point every suite at a broker started
 // outside the tests (for example another Kafka implementation, to check a
