@@ -269,6 +269,14 @@ func (m *Manager) DelayFetch(op purgatory.Operation, deadline time.Time, tps []T
 // purgatories, for metrics and tests.
 func (m *Manager) Waiting() (produce, fetch int) { return m.produce.Len(), m.fetch.Len() }
 
+// ExpireWaiting answers every parked produce and fetch now, as if its
+// deadline had passed. A server calls it while draining for shutdown, so
+// connections need not wait out long polls.
+func (m *Manager) ExpireWaiting() {
+	m.produce.ExpireAll()
+	m.fetch.ExpireAll()
+}
+
 // Now returns the manager's clock reading.
 func (m *Manager) Now() time.Time { return m.now() }
 

@@ -196,6 +196,26 @@ func (p *Purgatory[K]) Expire(now time.Time) int {
 	return len(due)
 }
 
+// ExpireAll completes every waiting operation as expired, whatever its
+// deadline, and returns how many there were. The purgatory stays open: a
+// server draining for shutdown answers its parked requests with it.
+func (p *Purgatory[K]) ExpireAll() int {
+	var due []*entry[K]
+	p.mu.Lock()
+	for len(p.deadline) > 0 {
+		e := heap.Pop(&p.deadline).(*entry[K])
+		if e.done.CompareAndSwap(false, true) {
+			p.removeLocked(e)
+			due = append(due, e)
+		}
+	}
+	p.mu.Unlock()
+	for _, e := range due {
+		e.op.OnComplete(true)
+	}
+	return len(due)
+}
+
 // NextDeadline returns the earliest deadline among waiting operations.
 func (p *Purgatory[K]) NextDeadline() (time.Time, bool) {
 	p.mu.Lock()

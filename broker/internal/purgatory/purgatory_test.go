@@ -139,6 +139,29 @@ func TestCloseExpiresAll(t *testing.T) {
 	}
 }
 
+func TestExpireAll(t *testing.T) {
+	p := New[string](nil)
+	a, b := &testOp{}, &testOp{}
+	p.Watch(a, t0.Add(time.Hour), "k")
+	p.Watch(b, t0.Add(24*time.Hour), "j", "k")
+	if n := p.ExpireAll(); n != 2 {
+		t.Fatalf("ExpireAll = %d, want 2", n)
+	}
+	for _, o := range []*testOp{a, b} {
+		if o.calls.Load() != 1 || !o.expired.Load() {
+			t.Fatalf("calls %d expired %v, want 1 true", o.calls.Load(), o.expired.Load())
+		}
+	}
+	if p.Len() != 0 || p.Watching("k") != 0 {
+		t.Fatalf("Len %d Watching %d after ExpireAll", p.Len(), p.Watching("k"))
+	}
+	c := &testOp{}
+	if p.Watch(c, t0.Add(time.Hour), "k") {
+		t.Fatal("purgatory closed by ExpireAll")
+	}
+	p.Close()
+}
+
 // TestCompletionMayReenter checks that OnComplete runs outside the lock: a
 // completion that watches a new operation must not deadlock.
 func TestCompletionMayReenter(t *testing.T) {
