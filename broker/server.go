@@ -286,6 +286,10 @@ func (s *Server) Close() error {
 	// Parked joins and syncs are answered now (COORDINATOR_NOT_AVAILABLE),
 	// so the drain does not wait out their rebalance timeouts.
 	s.closeGroups()
+	// Parked long-poll fetches and acks=all produces too.
+	if m := s.replicas(); m != nil {
+		m.ExpireWaiting()
+	}
 	drained := make(chan struct{})
 	go func() {
 		s.wg.Wait()
