@@ -318,3 +318,23 @@ func TestFetchLeaderEpoch(t *testing.T) {
 		t.Fatalf("ListOffsets latest leader epoch %d, want 3", got.LeaderEpoch)
 	}
 }
+
+// TestCloseAnswersParkedFetch: shutting down answers a parked long poll at
+// once instead of leaving it to the shutdown timeout.
+func TestCloseAnswersParkedFetch(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.ShutdownTimeout = time.Hour })
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "sd", 1, nil)
+	req := fetchRequest(12, 3_600_000, 1, 1<<20, fetchPart{"sd", 0, 0, 1 << 20})
+	c.send(req, 9)
+	pollFor(t, "the fetch to park", func() bool { _, f := s.replicas().Waiting(); return f == 1 })
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	corr, _, err := c.recv()
+	if err != nil || corr != 9 {
+		t.Fatalf("parked fetch not answered at shutdown: corr %d, %v", corr, err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}
