@@ -82,3 +82,46 @@ func FuzzRecoverSegment(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppend: any bytes given to Append are either appended whole (and read
+// back identically) or rejected with the log unchanged; nothing panics.
+func FuzzAppend(f *testing.F) {
+	good := testBatch(2, 1, 10, 'a')
+	f.Add(good, false, int64(0))
+	f.Add(append(bytes.Clone(good), good...), true, int64(7))
+	f.Add(good[:40], false, int64(0))
+	f.Add([]byte{}, false, int64(0))
+	f.Fuzz(func(t *testing.T, data []byte, keep bool, appendTime int64) {
+		p, err := Open("/p/t-0", smallConfig(), Options{FS: vfs.NewMem()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		appendT(t, p, testBatch(1, 1, 5, 'z'), AppendOptions{})
+		leo, size := p.LogEndOffset(), p.Size()
+		in := bytes.Clone(data)
+		res, err := p.Append(in, AppendOptions{KeepOffsets: keep, LogAppendTime: appendTime})
+		if err != nil {
+			if p.LogEndOffset() != leo || p.Size() != size {
+				t.Fatalf("rejected append changed the log: %v", err)
+			}
+			return
+		}
+		if res.Duplicate {
+			return
+		}
+		if p.Size() != size+int64(len(in)) || p.LogEndOffset() != res.LastOffset+1 {
+			t.Fatalf("accepted append: size %d -> %d for %d bytes, LEO %d, result %+v", size, p.Size(), len(in), p.LogEndOffset(), res)
+		}
+		r, err := p.Read(res.FirstOffset, ReadOptions{MaxBytes: len(in)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		r.WriteTo(&buf)
+		r.Release()
+		if !bytes.Equal(buf.Bytes(), in) {
+			t.Fatalf("read back %d bytes differ from the %d appended", buf.Len(), len(in))
+		}
+	})
+}
