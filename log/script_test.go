@@ -22,10 +22,12 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 // command line, "----", and the expected output, ended by a blank line. Run
 // with -rewrite to regenerate the expected output (review the diff).
 //
-// Commands: open [key=value...] (Kafka config names), append n=N size=S,
-// flush, close, crash [seed=N] (kill the process, then lose unsynced bytes;
-// with a seed keep a random part of them), flip file=F pos=P, cut file=F
-// size=S (both durable), describe, read [from=N].
+// Commands: open [key=value...] (Kafka config names), reopen, append n=N
+// size=S, flush, close, crash [seed=N] (kill the process, then lose unsynced
+// bytes; with a seed keep a random part of them), flip file=F pos=P, cut
+// file=F size=S, write file=F data=TEXT (Go escapes), rm file=F (all
+// durable), truncate to=N, delete-records before=N, retention bytes=N,
+// describe, read [from=N].
 func TestRecoveryScripts(t *testing.T) {
 	files, _ := filepath.Glob("testdata/recovery/*.txt")
 	if len(files) == 0 {
@@ -156,6 +158,36 @@ func (s *script) run(t *testing.T, line string) string {
 			f.Truncate(num("size", 0))
 		}
 		return errText(f.Sync())
+	case "truncate":
+		return errText(s.p.Truncate(num("to", 0)))
+	case "delete-records":
+		start, err := s.p.DeleteRecordsBefore(num("before", 0))
+		if err != nil {
+			return err.Error() + "\n"
+		}
+		return fmt.Sprintf("log start %d\n", start)
+	case "retention":
+		c := s.p.Config()
+		c.RetentionBytes = num("bytes", -1)
+		if err := s.p.SetConfig(c); err != nil {
+			return err.Error() + "\n"
+		}
+		r, err := s.p.EnforceRetention()
+		if err != nil {
+			return err.Error() + "\n"
+		}
+		return fmt.Sprintf("deleted %d segments, %d bytes, log start %d\n", r.SegmentsDeleted, r.BytesDeleted, r.LogStartOffset)
+	case "write":
+		text, err := strconv.Unquote(`"` + a["data"] + `"`)
+		if err != nil {
+			t.Fatalf("%s: data: %v", line, err)
+		}
+		return errText(writeFileAtomic(s.fs, dir, a["file"], []byte(text)))
+	case "rm":
+		if err := s.fs.Remove(filepath.Join(dir, a["file"])); err != nil {
+			return err.Error() + "\n"
+		}
+		return errText(s.fs.SyncDir(dir))
 	case "describe":
 		names, _ := s.fs.List(dir)
 		var b strings.Builder
