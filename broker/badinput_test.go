@@ -17,7 +17,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.MaxRequestBytes = 1 << 20 })
 	frame := func(req kmsg.Request) []byte { return kmsg.NewRequestFormatter().AppendRequest(nil, req, 5) }
 	sized := func(n uint32, body []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, n), body...) }
-	joinGroup := kmsg.NewPtrJoinGroupRequest() // groups come later: not advertised
+	unknownKey := kmsg.NewPtrConsumerGroupHeartbeatRequest() // KIP-848: not advertised
 	meta12 := kmsg.NewPtrMetadataRequest()
 	meta12.Version = 12 // above the advertised 11
 	produce2 := kmsg.NewPtrProduceRequest()
@@ -29,7 +29,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		{"oversized frame", sized(64<<20, []byte{0, 3})},
 		{"garbage", []byte("\x00\x00\x00\x0cnot a kafka request at all")},
 		{"truncated header", sized(10, []byte{0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0x7f})},
-		{"unknown api key", frame(joinGroup)},
+		{"unknown api key", frame(unknownKey)},
 		{"key beyond every table", sized(10, []byte{0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0xff, 0xff})},
 		{"unsupported version", frame(meta12)},
 		{"produce body truncated", sized(16, frame(produce2)[4:20])},
