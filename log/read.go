@@ -249,6 +249,11 @@ func readSegment(s *segment, offset, maxOff, budget int64) (pos, size int64, err
 			return 0, 0, nil
 		}
 		if h, err = sc.header(pos); err != nil {
+			if start > 0 && errors.Is(err, ErrCorrupt) {
+				// The index may be what is damaged: scan from the start.
+				start, pos = 0, 0
+				continue
+			}
 			return 0, 0, err
 		}
 		if h.last >= offset {
@@ -262,9 +267,12 @@ func readSegment(s *segment, offset, maxOff, budget int64) (pos, size int64, err
 	end := pos + h.size
 	if budget > h.size {
 		// Jump over whole batches with the index: batches before an entry's
-		// position end below that entry's last offset.
-		if j := jumpEntry(ix, pos+budget, maxOff-s.base); j > end && j <= limit {
-			end = j
+		// position end below that entry's last offset. The header found there
+		// must be the batch the entry describes, or the jump is not taken.
+		if j, rel := jumpEntry(ix, pos+budget, maxOff-s.base); j > end && j <= limit {
+			if hj, err := sc.header(j); err == nil && hj.last == s.base+int64(rel) {
+				end = j
+			}
 		}
 		if fi != nil && fi.err != nil {
 			return 0, 0, fmt.Errorf("log: read index of %s: %w", s.logPath(), fi.err)
@@ -323,9 +331,10 @@ func verifyRegion(s *segment, pos, end int64) (int64, error) {
 	return good, nil
 }
 
-// jumpEntry returns the position of the last index entry at or below maxPos
-// whose batch ends below maxRel (relative to the segment base), or 0.
-func jumpEntry(ix indexReader, maxPos, maxRel int64) int64 {
+// jumpEntry returns the position and relative offset of the last index
+// entry at or below maxPos whose batch ends below maxRel (relative to the
+// segment base), or position 0.
+func jumpEntry(ix indexReader, maxPos, maxRel int64) (int64, uint32) {
 	n := ix.len()
 	lo, hi := int64(0), n // first entry past maxPos or reaching maxRel
 	for lo < hi {
@@ -338,8 +347,8 @@ func jumpEntry(ix indexReader, maxPos, maxRel int64) int64 {
 		}
 	}
 	if lo == 0 {
-		return 0
+		return 0, 0
 	}
-	_, p := unpackEntry(ix.at(lo - 1))
-	return int64(p)
+	rel, p := unpackEntry(ix.at(lo - 1))
+	return int64(p), rel
 }
