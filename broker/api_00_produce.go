@@ -45,9 +45,11 @@ func handleProduce(s *Server, r *wire.Request) (wire.Response, error) {
 		fail = kerr.InvalidRequiredAcks
 	}
 	var waits []ackWait
+	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -86,6 +88,11 @@ func handleProduce(s *Server, r *wire.Request) (wire.Response, error) {
 		return wire.Response{None: true}, nil
 	}
 	if len(waits) == 0 {
+		return wire.Response{Msg: resp}, nil
+	}
+	if acksCommitted(waits) {
+		// Committed already (one node: always): answer without parking.
+		settleAcks(resp, req.Version, waits)
 		return wire.Response{Msg: resp}, nil
 	}
 	op := &produceOp{r: r, resp: resp, version: req.Version, waits: waits}
@@ -183,8 +190,19 @@ type produceOp struct {
 }
 
 // TryComplete implements purgatory.Operation.
-func (o *produceOp) TryComplete() bool {
-	for _, w := range o.waits {
+func (o *produceOp) TryComplete() bool { return acksCommitted(o.waits) }
+
+// OnComplete implements purgatory.Operation: partitions not committed by the
+// deadline answer REQUEST_TIMED_OUT.
+func (o *produceOp) OnComplete(bool) {
+	settleAcks(o.resp, o.version, o.waits)
+	o.r.Respond(wire.Response{Msg: o.resp})
+}
+
+// acksCommitted reports whether every waiting partition has an answer:
+// its batch committed, or an error.
+func acksCommitted(waits []ackWait) bool {
+	for _, w := range waits {
 		if done, _ := w.p.AckState(w.last); !done {
 			return false
 		}
@@ -192,19 +210,17 @@ func (o *produceOp) TryComplete() bool {
 	return true
 }
 
-// OnComplete implements purgatory.Operation: partitions not committed by the
-// deadline answer REQUEST_TIMED_OUT.
-func (o *produceOp) OnComplete(expired bool) {
-	for _, w := range o.waits {
-		sp := &o.resp.Topics[w.topic].Partitions[w.part]
+// settleAcks sets each waiting partition's outcome in the response.
+func settleAcks(resp *kmsg.ProduceResponse, version int16, waits []ackWait) {
+	for _, w := range waits {
+		sp := &resp.Topics[w.topic].Partitions[w.part]
 		done, err := w.p.AckState(w.last)
 		if !done {
 			err = replica.ErrRequestTimedOut
 		}
 		if err != nil {
 			sp.BaseOffset, sp.LogAppendTime = -1, -1
-			setProduceError(sp, o.version, err)
+			setProduceError(sp, version, err)
 		}
 	}
-	o.r.Respond(wire.Response{Msg: o.resp})
 }
