@@ -482,4 +482,10 @@ func TestGarbageIndexInTrustedSegment(t *testing.T) {
 			}
 		}
 	}
+	if _, _, err := p.OffsetForTimestamp(1); err != nil {
+		t.Fatalf("OffsetForTimestamp with a damaged index: %v", err)
+	}
+	if err := p.Truncate(41); err != nil || p.LogEndOffset() != 40 {
+		t.Fatalf("Truncate(41) with a damaged index: LEO %d, %v", p.LogEndOffset(), err)
+	}
 }

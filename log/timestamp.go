@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/weir-broker/weir/log/batch"
@@ -75,8 +76,13 @@ func offsetForTimestampIn(s *segment, ts, start int64) (int64, int64, bool, erro
 	}
 	sc := newScanner(s, limit)
 	defer sc.done()
+	fromIndex := pos > 0
 	for pos < limit {
 		h, err := sc.header(pos)
+		if err != nil && fromIndex && errors.Is(err, ErrCorrupt) {
+			pos, fromIndex = 0, false // a damaged index: scan the segment
+			continue
+		}
 		if err != nil {
 			return 0, 0, false, err
 		}

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -172,18 +173,20 @@ func (p *Partition) findCut(s *segment, offset int64) (int64, int64, error) {
 	defer sc.done()
 	next := s.base
 	if pos > 0 {
-		h, err := sc.header(pos)
-		if err != nil {
-			return 0, 0, err
-		}
-		if h.last < offset {
+		if h, err := sc.header(pos); err == nil && h.last < offset {
 			next, pos = h.last+1, pos+h.size
 		} else {
-			pos = 0
+			pos = 0 // the entry does not hold: scan the segment
 		}
 	}
+	fromIndex := pos > 0
 	for pos < limit {
 		h, err := sc.header(pos)
+		if err != nil && fromIndex && errors.Is(err, ErrCorrupt) {
+			// The index may be what is damaged: scan from the start.
+			next, pos, fromIndex = s.base, 0, false
+			continue
+		}
 		if err != nil {
 			return 0, 0, err
 		}
