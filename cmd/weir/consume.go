@@ -33,6 +33,7 @@ type consumeFlags struct {
 	fields     []string
 	encoding   string
 	maxWait    time.Duration
+	group      string
 }
 
 // newConsumeCmd builds `weir consume`.
@@ -41,14 +42,19 @@ func newConsumeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "consume TOPIC",
 		Short: "Print records of a topic (follows new records until Ctrl-C)",
-		Long: `Print records of a topic without a consumer group.
+		Long: `Print records of a topic, without a consumer group unless -g is given.
 
 Offsets (-o): start, end, N (absolute), -N (N before the end of each
 partition), @TIME (first record at or after TIME: unix milliseconds, RFC 3339,
-or a negative duration relative to now such as @-1h).`,
+or a negative duration relative to now such as @-1h).
+
+With -g GROUP the command joins the consumer group, reads the partitions the
+group assigns it from the group's committed offsets (-o start or end applies
+where nothing is committed), and commits each record after printing it.`,
 		Example: `  weir consume orders -o start --exit-at-end
   weir consume orders -o -10 -n 10 --format json
-  weir consume orders -p 0 -o @-15m --fields partition,offset,key,value`,
+  weir consume orders -p 0 -o @-15m --fields partition,offset,key,value
+  weir consume orders -g billing -n 100`,
 		Args: cobra.ExactArgs(1),
 	}
 	cf := addClientFlags(cmd)
@@ -63,6 +69,7 @@ or a negative duration relative to now such as @-1h).`,
 	f.StringSliceVar(&fl.fields, "fields", nil, "fields to print: "+strings.Join(consumeFields, ",")+" (default: value for text, all for wide and json)")
 	f.StringVar(&fl.encoding, "encoding", "text", "how keys, values and header values are printed: text, base64 or hex")
 	f.DurationVar(&fl.maxWait, "fetch-max-wait", 500*time.Millisecond, "longest a fetch waits for new records")
+	f.StringVarP(&fl.group, "group", "g", "", "consume as a member of this consumer group, committing after printing")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"text", "wide", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("encoding", cobra.FixedCompletions([]string{"text", "base64", "hex"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fields", cobra.FixedCompletions(consumeFields, cobra.ShellCompDirectiveNoFileComp))
@@ -293,6 +300,9 @@ func runConsume(cmd *cobra.Command, cf *clientFlags, fl *consumeFlags, topic str
 	out, err := newRecordWriter(bw, fl.format, fl.fields, fl.encoding)
 	if err != nil {
 		return err
+	}
+	if fl.group != "" {
+		return runGroupConsume(cmd, cf, fl, topic, bw, out)
 	}
 	cl, err := cf.client()
 	if err != nil {

@@ -39,6 +39,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newLogCmd(),
 		newTopicCmd(),
+		newGroupCmd(),
 		newProduceCmd(),
 		newConsumeCmd(),
 		newClusterCmd(),
