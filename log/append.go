@@ -98,16 +98,19 @@ func (p *Partition) appendLocked(b []byte, nb int, o AppendOptions) (AppendResul
 	maxTs := int64(-1)
 	for pos := 0; pos < len(b); {
 		bt := batch.Batch(b[pos : pos+batchSize(b[pos:])])
+		first := pos == 0
 		pos += len(bt)
 		if o.KeepOffsets {
-			if bt.BaseOffset() < next || bt.LastOffset() < bt.BaseOffset() {
+			if bt.BaseOffset() < next {
 				return AppendResult{}, false, fmt.Errorf("%w: batch at offset %d, log end offset %d", ErrInvalidOffset, bt.BaseOffset(), next)
 			}
-			if pos == len(bt) {
+			if first {
 				res.FirstOffset = bt.BaseOffset()
 			}
 		}
-		if bt.ProducerID() >= 0 {
+		// Replicated batches were checked by the leader: a follower records
+		// them without judging (as Kafka's replication-origin appends).
+		if bt.ProducerID() >= 0 && !o.KeepOffsets {
 			if ledger == nil {
 				ledger = p.producers.begin()
 			}
@@ -137,15 +140,18 @@ func (p *Partition) appendLocked(b []byte, nb int, o AppendOptions) (AppendResul
 				res.LogAppendTime = o.LogAppendTime
 			}
 		}
+		if bt.LastOffset() < bt.BaseOffset() || bt.LastOffset() == math.MaxInt64 {
+			return AppendResult{}, false, fmt.Errorf("%w: batch at offset %d overflows int64", ErrInvalidOffset, bt.BaseOffset())
+		}
+		if bt.ProducerID() >= 0 && ledger == nil {
+			ledger = p.producers.begin()
+		}
 		if ledger != nil && bt.ProducerID() >= 0 {
 			ledger.record(bt)
 		}
 		next = bt.NextOffset()
 		records += int64(bt.LastOffsetDelta()) + 1
 		maxTs = max(maxTs, bt.MaxTimestamp())
-	}
-	if next-1 > math.MaxInt64-1 {
-		return AppendResult{}, false, fmt.Errorf("%w: offsets overflow", ErrInvalidOffset)
 	}
 	res.LastOffset = next - 1
 

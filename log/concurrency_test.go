@@ -121,3 +121,25 @@ func TestIdempotentAppend(t *testing.T) {
 		t.Fatalf("after crash: next sequence: %+v %v", res, err)
 	}
 }
+
+// TestFollowerRecordsProducers: replicated (KeepOffsets) batches are not
+// judged by the sequence rules, but they update the producer state, so the
+// replica checks correctly once it becomes leader.
+func TestFollowerRecordsProducers(t *testing.T) {
+	p := openT(t, vfs.NewMem(), smallConfig(), Options{})
+	defer closeT(t, p)
+	b := idemBatch(9, 2, 40, 3, 1) // sequence 40 from an unknown epoch-2 producer: fine for a follower
+	batch.Batch(b).SetBaseOffset(0)
+	if _, err := p.Append(b, AppendOptions{KeepOffsets: true}); err != nil {
+		t.Fatalf("follower append: %v", err)
+	}
+	if res, err := p.Append(idemBatch(9, 2, 40, 3, 1), AppendOptions{}); err != nil || !res.Duplicate || res.FirstOffset != 0 {
+		t.Fatalf("retry after leadership: %+v %v", res, err)
+	}
+	if _, err := p.Append(idemBatch(9, 1, 43, 1, 1), AppendOptions{}); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("older epoch after leadership: %v", err)
+	}
+	if res, err := p.Append(idemBatch(9, 2, 43, 1, 1), AppendOptions{}); err != nil || res.FirstOffset != 3 {
+		t.Fatalf("next sequence after leadership: %+v %v", res, err)
+	}
+}
