@@ -23,9 +23,10 @@ type AppendOptions struct {
 	// this time (ms): the timestamp-type bit and maxTimestamp are rewritten
 	// and the CRC recomputed.
 	LogAppendTime int64
-	// KeepOffsets is for replication: batches carry their offsets, the first
-	// must start at or after the log end offset, and each must follow the
-	// previous one.
+	// KeepOffsets is for replication: batches carry their offsets and leader
+	// epochs, the first must start at or after the log end offset, and each
+	// must follow the previous one. The idempotent-producer rules are not
+	// applied (the leader did), but the producer state records the batches.
 	KeepOffsets bool
 }
 
