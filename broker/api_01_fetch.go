@@ -14,7 +14,7 @@ package broker
 //   - A fetch starts at the batch that contains FetchOffset and returns
 //     whole batches within PartitionMaxBytes and MaxBytes, except that the
 //     first batch of the response is whole even when larger (KIP-74).
-//   - Long polling: with fewer than MinBytes available and MaxWaitMillis >
+//   - Long polling: with fewer than MinBytes (> 0) available and MaxWaitMillis >
 //     0, the request waits in the fetch purgatory until appends make
 //     MinBytes available or the wait passes; no goroutine waits with it.
 //   - Record batches are written from the segment files with sendfile.
@@ -38,7 +38,8 @@ func handleFetch(s *Server, r *wire.Request) (wire.Response, error) {
 	req := r.Msg.(*kmsg.FetchRequest)
 	op := &fetchOp{s: s, r: r, req: req}
 	body, bytes, failed := op.read()
-	if req.MaxWaitMillis <= 0 || bytes >= int64(max(req.MinBytes, 1)) || failed {
+	// MinBytes <= 0 asks for an immediate answer, as in Kafka.
+	if req.MaxWaitMillis <= 0 || bytes >= int64(req.MinBytes) || failed {
 		return wire.Response{Body: body}, nil
 	}
 	body.Release()

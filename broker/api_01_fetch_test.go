@@ -252,6 +252,17 @@ func TestFetchLongPollMinBytes(t *testing.T) {
 	}
 }
 
+// TestFetchMinBytesZero: MinBytes 0 answers at once even with MaxWait.
+func TestFetchMinBytesZero(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "mz", 1, nil)
+	resp := c.roundTrip(fetchRequest(12, 3_600_000, 0, 1<<20, fetchPart{"mz", 0, 0, 1 << 20}), 1).(*kmsg.FetchResponse)
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || len(p.RecordBatches) != 0 {
+		t.Fatalf("MinBytes 0: %v, %d bytes", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+	}
+}
+
 // TestFetchLongPollExpires: with no data, the fetch answers empty after
 // MaxWait, without error.
 func TestFetchLongPollExpires(t *testing.T) {
