@@ -294,23 +294,32 @@ func (p *Purgatory[K]) Close() {
 // deadlineHeap orders entries by deadline, then by insertion.
 type deadlineHeap[K comparable] []*entry[K]
 
+// Len implements heap.Interface.
 func (h deadlineHeap[K]) Len() int { return len(h) }
+
+// Less implements heap.Interface.
 func (h deadlineHeap[K]) Less(i, j int) bool {
 	if !h[i].deadline.Equal(h[j].deadline) {
 		return h[i].deadline.Before(h[j].deadline)
 	}
 	return h[i].seq < h[j].seq
 }
+
+// Swap implements heap.Interface and keeps each entry's index current.
 func (h deadlineHeap[K]) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].index = i
 	h[j].index = j
 }
+
+// Push implements heap.Interface.
 func (h *deadlineHeap[K]) Push(x any) {
 	e := x.(*entry[K])
 	e.index = len(*h)
 	*h = append(*h, e)
 }
+
+// Pop implements heap.Interface.
 func (h *deadlineHeap[K]) Pop() any {
 	old := *h
 	e := old[len(old)-1]
