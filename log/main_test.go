@@ -3,6 +3,7 @@ package log
 import (
 	"bytes"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -13,8 +14,14 @@ import (
 )
 
 // The partition starts goroutines (background flushes at roll, the flush.ms
-// ticker): every test must leave none behind.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// ticker): every test must leave none behind. With killEnv set the binary is
+// TestKill9's child process instead.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(killEnv); dir != "" {
+		killChild(dir)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // tb is what the helpers need; *testing.T, *testing.B and *rapid.T have it.
 type tb interface {
