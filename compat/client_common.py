@@ -55,6 +55,7 @@ def consume_deadline():
 
 def usage(prog):
     sys.stderr.write(
-        "usage: %s create|produce|consume BOOTSTRAP TOPIC COUNT CLIENT\n" % prog
+        "usage: %s create|produce|consume BOOTSTRAP TOPIC COUNT CLIENT\n"
+        "       %s group BOOTSTRAP TOPIC COUNT GROUP\n" % (prog, prog)
     )
     sys.exit(2)

@@ -1,11 +1,13 @@
 """confluent-kafka-python (librdkafka) client for the compatibility suite.
 
 usage: confluent_client.py create|produce|consume BOOTSTRAP TOPIC COUNT CLIENT
+       confluent_client.py group BOOTSTRAP TOPIC COUNT GROUP
 
 create makes a 3-partition topic with the AdminClient; produce sends COUNT
 messages (client_common.message) with an idempotent producer and checks
 each delivery report's partition and offset; consume reads every partition
-from offset 0 to its end and prints the records as JSON lines."""
+from offset 0 to its end and prints the records as JSON lines; group
+subscribes as a member of GROUP, prints COUNT records and commits."""
 
 import sys
 import time
@@ -102,6 +104,33 @@ def consume(bootstrap, topic, count):
         c.close()
 
 
+def group(bootstrap, topic, count, group_id):
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group_id,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    c.subscribe([topic])
+    got, end = 0, cc.consume_deadline()
+    try:
+        while got < count:
+            if time.monotonic() > end:
+                cc.fail(["group read %d of %d records before the deadline" % (got, count)], "group")
+            m = c.poll(1.0)
+            if m is None:
+                continue
+            if m.error() is not None:
+                cc.fail([str(m.error())], "group")
+            got += 1
+            cc.emit(m.partition(), m.offset(), m.key(), m.value(), m.headers())
+        c.commit(asynchronous=False)
+    finally:
+        c.close()
+
+
 def main(argv):
     if len(argv) != 6:
         cc.usage(argv[0])
@@ -112,6 +141,8 @@ def main(argv):
         produce(bootstrap, topic, count, client)
     elif cmd == "consume":
         consume(bootstrap, topic, count)
+    elif cmd == "group":
+        group(bootstrap, topic, count, client)
     else:
         cc.usage(argv[0])
 

@@ -6,7 +6,8 @@
 // three-partition topic, produces keyed messages with headers, reads them
 // back by partition and offset, and every key, value, header, partition and
 // offset is checked. Further tests cover each compression codec as stored on
-// disk, and that acknowledged messages survive SIGTERM + restart and, with
+// disk, each client as a consumer-group member that commits what it read,
+// and that acknowledged messages survive SIGTERM + restart and, with
 // --fsync always, kill -9.
 //
 // The non-Go clients are driven by the Python scripts in this directory,

@@ -3,11 +3,13 @@ broker with ApiVersions v0 and then pins old request versions (Produce <= 7,
 Fetch v4, Metadata v0/v1), so it exercises the low end of every range.
 
 usage: kafka_python_client.py create|produce|consume BOOTSTRAP TOPIC COUNT CLIENT
+       kafka_python_client.py group BOOTSTRAP TOPIC COUNT GROUP
 
 create makes a 3-partition topic with KafkaAdminClient; produce sends COUNT
 messages (client_common.message) at the default acks=1 and checks each
 acknowledged partition and offset; consume assigns every partition, seeks
-to the beginning and prints COUNT records as JSON lines."""
+to the beginning and prints COUNT records as JSON lines; group subscribes
+as a member of GROUP, prints COUNT records and commits."""
 
 import sys
 import time
@@ -83,6 +85,29 @@ def consume(bootstrap, topic, count):
         c.close()
 
 
+def group(bootstrap, topic, count, group_id):
+    c = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        client_id="weir-compat",
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    got, end = 0, cc.consume_deadline()
+    try:
+        while got < count:
+            if time.monotonic() > end:
+                cc.fail(["group read %d of %d records before the deadline" % (got, count)], "group")
+            for tp, msgs in c.poll(timeout_ms=1000).items():
+                for m in msgs:
+                    got += 1
+                    cc.emit(m.partition, m.offset, m.key, m.value, m.headers)
+        c.commit()
+    finally:
+        c.close()
+
+
 def main(argv):
     if len(argv) != 6:
         cc.usage(argv[0])
@@ -93,6 +118,8 @@ def main(argv):
         produce(bootstrap, topic, count, client)
     elif cmd == "consume":
         consume(bootstrap, topic, count)
+    elif cmd == "group":
+        group(bootstrap, topic, count, client)
     else:
         cc.usage(argv[0])
 

@@ -100,6 +100,12 @@ func consumeKcat(t *testing.T, kcat, addr, topic string, p int32) []record {
 	out := run(t, consumeTimeout, nil, kcat, "-C", "-e", "-b", addr, "-t", topic,
 		"-p", strconv.Itoa(int(p)), "-o", "beginning",
 		"-f", `%p\t%o\t%k\t%s\t%h\n`)
+	return parseKcat(t, out)
+}
+
+// parseKcat reads the records printed by kcat -f '%p\t%o\t%k\t%s\t%h\n'.
+func parseKcat(t *testing.T, out []byte) []record {
+	t.Helper()
 	var recs []record
 	for line := range strings.Lines(string(out)) {
 		f := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
