@@ -25,6 +25,7 @@ package broker
 //     replication exists.
 
 import (
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/weir-broker/weir/broker/replica"
 	"github.com/weir-broker/weir/broker/wire"
+	"github.com/weir-broker/weir/log"
 )
 
 func handleFetch(s *Server, r *wire.Request) (wire.Response, error) {
@@ -124,7 +126,8 @@ func (o *fetchOp) read() (*fetchBody, int64, bool) {
 				}
 			} else {
 				sp.ErrorCode = errorCode(err)
-				if rr.HighWatermark > 0 {
+				if errors.Is(err, log.ErrOffsetOutOfRange) {
+					// The client resets from these.
 					sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
 				}
 				failed = true

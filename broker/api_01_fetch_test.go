@@ -136,8 +136,12 @@ func TestFetchInsideBatch(t *testing.T) {
 			}
 		})
 	}
-	if p := fetchOne(t, c, 12, "fi", 0, 11, 1<<20); p.ErrorCode != kerr.OffsetOutOfRange.Code {
-		t.Fatalf("fetch past the end: %v", kerr.ErrorForCode(p.ErrorCode))
+	if p := fetchOne(t, c, 12, "fi", 0, 11, 1<<20); p.ErrorCode != kerr.OffsetOutOfRange.Code || p.HighWatermark != 10 || p.LogStartOffset != 0 {
+		t.Fatalf("fetch past the end: %v, HW %d, log start %d", kerr.ErrorForCode(p.ErrorCode), p.HighWatermark, p.LogStartOffset)
+	}
+	createTopicRaw(t, c, "empty", 1, nil)
+	if p := fetchOne(t, c, 12, "empty", 0, 1, 1<<20); p.ErrorCode != kerr.OffsetOutOfRange.Code || p.HighWatermark != 0 || p.LogStartOffset != 0 {
+		t.Fatalf("fetch past the end of an empty log: %v, HW %d, log start %d", kerr.ErrorForCode(p.ErrorCode), p.HighWatermark, p.LogStartOffset)
 	}
 	if p := fetchOne(t, c, 12, "nope", 0, 0, 1<<20); p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("unknown topic: %v", kerr.ErrorForCode(p.ErrorCode))
