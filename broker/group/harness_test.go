@@ -175,5 +175,3 @@ func protocols(spec string) []Protocol {
 	}
 	return ps
 }
-
-
