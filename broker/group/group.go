@@ -368,9 +368,9 @@ func (g *Group) add(now time.Time, req JoinRequest, id string) Effects {
 }
 
 // replaceStatic gives a rejoining static member (KIP-345) a new member id.
-// The old id is fenced. In a Stable group with unchanged protocols there is
-// no rebalance: the member gets the current generation and its assignment
-// stays.
+// The old id is fenced. In a Stable group whose selected protocol stays the
+// same there is no rebalance: the member gets the current generation and its
+// assignment stays.
 func (g *Group) replaceStatic(now time.Time, req JoinRequest, oldID, newID string) Effects {
 	var fx Effects
 	m := g.members[oldID]
@@ -384,10 +384,11 @@ func (g *Group) replaceStatic(now time.Time, req JoinRequest, oldID, newID strin
 	if g.leader == oldID {
 		g.leader = newID
 	}
-	same := sameProtocols(m.Protocols, req.Protocols)
 	g.update(m, req)
 	switch {
-	case g.state == Stable && same:
+	case g.state == Stable && g.selectProtocol() == g.protocol:
+		// As Kafka: new metadata (a cooperative member's owned partitions)
+		// does not rebalance unless the group's protocol would change.
 		m.deadline = now.Add(m.SessionTimeout)
 		res := g.joinResult(m)
 		res.SkipAssignment = m.ID == g.leader
