@@ -343,10 +343,10 @@ func tail(s string, n int) string {
 	return "..." + s[len(s)-n:]
 }
 
-// errorsJoin collects up to max errors into one.
-func errorsJoin(errs []error, max int) error {
-	if len(errs) > max {
-		errs = append(errs[:max], fmt.Errorf("and %d more", len(errs)-max))
+// errorsJoin collects up to limit errors into one.
+func errorsJoin(errs []error, limit int) error {
+	if len(errs) > limit {
+		errs = append(errs[:limit], fmt.Errorf("and %d more", len(errs)-limit))
 	}
 	return errors.Join(errs...)
 }

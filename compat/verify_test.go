@@ -1,6 +1,9 @@
 package compat
 
 import (
+	"encoding/json"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -60,6 +63,35 @@ func TestMessagePlacement(t *testing.T) {
 			if int64(countIn(n, p)) != next[p] {
 				t.Errorf("n=%d: countIn(%d) = %d, want %d", n, p, countIn(n, p), next[p])
 			}
+		}
+	}
+}
+
+// TestPythonMessageDefinition checks that client_common.py builds the same
+// messages as message(), so the Python clients' round trips are checked
+// against what they really sent.
+func TestPythonMessageDefinition(t *testing.T) {
+	requireCommand(t, python, "python3")
+	idx := []int{0, 1, 2, 3, 96, 97, 98, 9_999}
+	code := fmt.Sprintf(`import json, client_common as cc
+print(json.dumps([cc.message("py", i) for i in %s]))`, strings.ReplaceAll(fmt.Sprint(idx), " ", ", "))
+	out := run(t, opTimeout, nil, python, "-B", "-c", code)
+	var got [][]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("client_common.message output %q: %v", out, err)
+	}
+	if len(got) != len(idx) {
+		t.Fatalf("got %d messages, want %d", len(got), len(idx))
+	}
+	for k, i := range idx {
+		w := message("py", i)
+		var hs []any
+		for _, h := range w.Headers {
+			hs = append(hs, []any{h.Key, h.Value})
+		}
+		want := []any{float64(w.Partition), float64(w.Offset), w.Key, w.Value, hs}
+		if !reflect.DeepEqual(got[k], want) {
+			t.Errorf("message %d: python %v, go %v", i, got[k], want)
 		}
 	}
 }
