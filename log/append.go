@@ -306,9 +306,14 @@ func (p *Partition) roll(base int64) (*segment, error) {
 	}
 	s.mem.Store(newMemIndex())
 	s.next.Store(base)
-	if err := p.fs.SyncDir(p.dir); err != nil {
-		s.release()
-		return nil, fmt.Errorf("log: roll: sync dir: %w", err)
+	if p.syncEachWrite() {
+		// Appends to the new segment are acknowledged once fdatasynced: its
+		// directory entry must be durable first. Otherwise the background
+		// flush syncs the directory.
+		if err := p.fs.SyncDir(p.dir); err != nil {
+			s.release()
+			return nil, fmt.Errorf("log: roll: sync dir: %w", err)
+		}
 	}
 	// The sealed segment's index now lives in its file.
 	act.fileIdx.Store(act.flushedIdx)
@@ -318,10 +323,8 @@ func (p *Partition) roll(base int64) (*segment, error) {
 	copy(segs, old.segs)
 	segs[len(old.segs)] = s
 	p.segs.Store(&segList{segs: segs})
-	if err := p.writeProducerSnapshot(base); err != nil {
-		p.logger.Warn("log: producer snapshot at roll failed", "err", err)
-	}
-	p.flushSealedAsync(act)
+	// The producer snapshot is taken now and written in the background.
+	p.flushSealedAsync(act, snapshotJob{off: base, data: p.producers.marshal()})
 	return s, nil
 }
 

@@ -3,6 +3,7 @@ package log
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -174,12 +175,22 @@ func (p *Partition) flushIndexes(s *segment) error {
 	return nil
 }
 
+// snapshotJob is a producer snapshot taken at a roll, written in the
+// background.
+type snapshotJob struct {
+	off  int64
+	data []byte
+}
+
 // flushSealedAsync queues a just-sealed segment for a background fsync after
-// which the recovery point moves to its end.
-func (p *Partition) flushSealedAsync(s *segment) {
+// which the recovery point moves to its end, and the producer snapshot taken
+// at the roll for writing. Every path that removes snapshots or segments
+// (Truncate, retention, Close) first drains this queue (waitSealedFlushed).
+func (p *Partition) flushSealedAsync(s *segment, snap snapshotJob) {
 	s.acquire()
 	p.flushMu.Lock()
 	p.pendingSeal = append(p.pendingSeal, s)
+	p.pendingSnaps = append(p.pendingSnaps, snap)
 	p.flushMu.Unlock()
 	p.bg.Add(1)
 	go func() {
@@ -221,6 +232,13 @@ func (p *Partition) flushSealedLocked() error {
 	if err := p.fs.SyncDir(p.dir); err != nil {
 		return fmt.Errorf("log: sync dir: %w", err)
 	}
+	for _, j := range p.pendingSnaps {
+		name := filepath.Base(fileName(p.dir, j.off, snapshotSuffix))
+		if err := writeFileAtomic(p.fs, p.dir, name, j.data); err != nil {
+			p.logger.Warn("log: producer snapshot at roll not written", "err", err)
+		}
+	}
+	p.pendingSnaps = p.pendingSnaps[:0]
 	return p.writeRecoveryPointLocked(rp)
 }
 

@@ -78,6 +78,7 @@ type Partition struct {
 
 	flushMu       sync.Mutex // serialises background flushes of sealed segments
 	pendingSeal   []*segment
+	pendingSnaps  []snapshotJob
 	recoveryPoint int64 // under flushMu
 
 	sync   groupSync
