@@ -26,7 +26,7 @@ var allowedDeps = map[string][]string{
 	"outbox*":                   {"outbox*"},
 	"saga*":                     {"saga*", "consumer*"},
 	"cmd/weir/weirtest":         {},
-	"compat":                    {},
+	"compat*":                   {},
 	"cmd/weir":                  {"*"},
 	"internal/*":                {"internal/*"},
 }
