@@ -186,6 +186,51 @@ func BenchmarkRead(b *testing.B) {
 			b.Skipf("fadvise: %v", err)
 		}
 	}
+	b.Run("paired-cold", func(b *testing.B) {
+		f, err := os.Open(fileName(dir, 0, logSuffix))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		b.SetBytes(2 * size)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var tLog, tRaw, cLog, cRaw time.Duration
+		for b.Loop() {
+			if err := p.Close(); err != nil {
+				b.Fatal(err)
+			}
+			evict(b)
+			if p, err = Open(dir, DefaultConfig(), Options{}); err != nil {
+				b.Fatal(err)
+			}
+			c0, t0 := threadCPU(), time.Now()
+			for off := int64(0); off < p.LogEndOffset(); {
+				res, err := p.Read(off, ReadOptions{MaxBytes: 1 << 20})
+				if err != nil {
+					b.Fatal(err)
+				}
+				rg := res.Regions[0]
+				if _, err := rg.File.ReadAt(buf[:rg.Size], rg.Pos); err != nil {
+					b.Fatal(err)
+				}
+				off = batch.Batch(buf[rg.Size-int64(len(data)) : rg.Size]).NextOffset()
+				res.Release()
+			}
+			c1, t1 := threadCPU(), time.Now()
+			evict(b)
+			c2, t2 := threadCPU(), time.Now()
+			for pos := int64(0); pos < size; pos += 1 << 20 {
+				n := min(1<<20, size-pos)
+				if _, err := f.ReadAt(buf[:n], pos); err != nil {
+					b.Fatal(err)
+				}
+			}
+			tLog, tRaw = tLog+t1.Sub(t0), tRaw+time.Since(t2)
+			cLog, cRaw = cLog+c1-c0, cRaw+threadCPU()-c2
+		}
+		reportPair(b, size*int64(b.N), tLog, tRaw, cLog, cRaw, "ReadAt")
+	})
 	b.Run("log-cold", func(b *testing.B) {
 		b.SetBytes(size)
 		b.ReportAllocs()
