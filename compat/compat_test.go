@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -87,10 +89,45 @@ func messagesFor(client string, n int) []record {
 	return out
 }
 
-// startBroker starts weir (or returns the WEIR_TEST_BROKER one).
+// startBroker starts weir (or returns the WEIR_TEST_BROKER one). At the
+// end of the test, if the broker still runs, it checks that the broker
+// closed no connection on a protocol error: an unknown API key or version,
+// or a malformed request, from an unmodified client is a compatibility bug
+// even when the client recovers from it.
 func startBroker(t *testing.T, opts ...weirtest.Option) *weirtest.Broker {
 	t.Helper()
-	return weirtest.Start(t, opts...)
+	b := weirtest.Start(t, opts...)
+	t.Cleanup(func() {
+		if b.External() || !b.Running() {
+			return
+		}
+		n, err := metric(b.HTTPAddr(), "weir_connections_closed_on_error_total")
+		if err != nil {
+			t.Errorf("read broker metrics: %v", err)
+		} else if n != 0 {
+			t.Errorf("the broker closed %v connections on protocol errors (unknown API key or version, or a malformed request); its output says which", n)
+		}
+	})
+	return b
+}
+
+// metric reads one unlabelled sample from the broker's /metrics.
+func metric(httpAddr, name string) (float64, error) {
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no sample %s in /metrics", name)
 }
 
 // requireProcess skips tests that must stop, restart or read the files of
