@@ -489,3 +489,33 @@ func TestGarbageIndexInTrustedSegment(t *testing.T) {
 		t.Fatalf("Truncate(41) with a damaged index: LEO %d, %v", p.LogEndOffset(), err)
 	}
 }
+
+// TestFsyncFailureIsSticky: after a failed fdatasync (FsyncAlways) the
+// partition refuses writes until it is reopened, and a clean shutdown is not
+// claimed.
+func TestFsyncFailureIsSticky(t *testing.T) {
+	fs := vfs.NewMem()
+	p := openT(t, fs, smallConfig(), Options{Fsync: FsyncAlways})
+	appendT(t, p, testBatch(1, 1, 10, 'a'), AppendOptions{})
+	boom := errors.New("EIO")
+	fs.SetInjector(func(op vfs.Op, name string) error {
+		if op == vfs.OpSync && filepath.Ext(name) == logSuffix {
+			return boom
+		}
+		return nil
+	})
+	if _, err := p.Append(testBatch(1, 1, 10, 'b'), AppendOptions{}); !errors.Is(err, boom) {
+		t.Fatalf("append with failing fsync: %v", err)
+	}
+	fs.SetInjector(nil)
+	if _, err := p.Append(testBatch(1, 1, 10, 'c'), AppendOptions{}); !errors.Is(err, boom) {
+		t.Fatalf("append after a failed fsync: %v", err)
+	}
+	p.Close()
+	p = openT(t, fs, smallConfig(), Options{Fsync: FsyncAlways})
+	defer closeT(t, p)
+	if p.Recovery().Clean {
+		t.Fatal("clean shutdown claimed after a failed fsync")
+	}
+	appendT(t, p, testBatch(1, 1, 10, 'd'), AppendOptions{})
+}

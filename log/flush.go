@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -23,6 +24,7 @@ type groupSync struct {
 	gen     uint64 // bumped by reset, so a sync racing a truncation is discarded
 	running bool
 	closed  bool
+	failed  error // sticky: after a failed fsync the page cache cannot be trusted
 	syncs   int64 // fsyncs run by syncTo, for benchmarks and tests
 	// FsyncAlways appends that passed validation (entered) and that reached
 	// syncTo or gave up (arrived). A new leader waits for the appends that
@@ -66,6 +68,13 @@ func (g *groupSync) reset(off int64) {
 	g.mu.Unlock()
 }
 
+// failure returns the sticky fsync error, if any.
+func (g *groupSync) failure() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.failed
+}
+
 func (g *groupSync) close() {
 	g.mu.Lock()
 	g.closed = true
@@ -86,6 +95,9 @@ func (p *Partition) syncTo(target int64, entered bool) error {
 	for g.durable < target {
 		if g.closed {
 			return ErrClosed
+		}
+		if g.failed != nil {
+			return g.failed
 		}
 		if g.running {
 			g.cond.Wait()
@@ -116,6 +128,11 @@ func (p *Partition) syncTo(target int64, entered bool) error {
 		g.running = false
 		g.cond.Broadcast()
 		if err != nil {
+			// Linux may drop the dirty pages of a failed fsync: never retry
+			// it as if nothing happened (the partition must be reopened).
+			if g.failed == nil && !errors.Is(err, ErrClosed) {
+				g.failed = err
+			}
 			return err
 		}
 		if gen == g.gen && upto > g.durable {

@@ -222,7 +222,7 @@ func (p *Partition) Close() error {
 	}
 	close(p.stop)
 	var err error
-	if p.failed == nil {
+	if p.failed == nil && p.sync.failure() == nil {
 		err = p.cleanShutdown()
 	}
 	p.mu.Unlock()
@@ -280,6 +280,9 @@ func (p *Partition) checkWritable() error {
 	}
 	if p.failed != nil {
 		return fmt.Errorf("log: partition failed earlier: %w", p.failed)
+	}
+	if err := p.sync.failure(); err != nil {
+		return fmt.Errorf("log: partition failed earlier: %w", err)
 	}
 	return nil
 }
