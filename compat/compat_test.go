@@ -97,18 +97,23 @@ func messagesFor(client string, n int) []record {
 func startBroker(t *testing.T, opts ...weirtest.Option) *weirtest.Broker {
 	t.Helper()
 	b := weirtest.Start(t, opts...)
-	t.Cleanup(func() {
-		if b.External() || !b.Running() {
-			return
-		}
-		n, err := metric(b.HTTPAddr(), "weir_connections_closed_on_error_total")
-		if err != nil {
-			t.Errorf("read broker metrics: %v", err)
-		} else if n != 0 {
-			t.Errorf("the broker closed %v connections on protocol errors (unknown API key or version, or a malformed request); its output says which", n)
-		}
-	})
+	t.Cleanup(func() { checkNoProtocolErrors(t, b) })
 	return b
+}
+
+// checkNoProtocolErrors checks, if b runs, that it has closed no connection
+// on a protocol error since it started.
+func checkNoProtocolErrors(t *testing.T, b *weirtest.Broker) {
+	t.Helper()
+	if b.External() || !b.Running() {
+		return
+	}
+	n, err := metric(b.HTTPAddr(), "weir_connections_closed_on_error_total")
+	if err != nil {
+		t.Errorf("read broker metrics: %v", err)
+	} else if n != 0 {
+		t.Errorf("the broker closed %v connections on protocol errors (unknown API key or version, or a malformed request); its output says which", n)
+	}
 }
 
 // metric reads one unlabelled sample from the broker's /metrics.

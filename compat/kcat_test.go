@@ -52,6 +52,7 @@ func TestKcat(t *testing.T) {
 	if b.External() {
 		return // the batches' codecs were checked on the wire
 	}
+	checkNoProtocolErrors(t, b)
 	if err := b.Stop(); err != nil {
 		t.Fatalf("stop broker: %v", err)
 	}
