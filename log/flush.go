@@ -68,6 +68,16 @@ func (g *groupSync) reset(off int64) {
 	g.mu.Unlock()
 }
 
+// setFailed records a sticky fsync error.
+func (g *groupSync) setFailed(err error) {
+	g.mu.Lock()
+	if g.failed == nil {
+		g.failed = err
+	}
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
 // failure returns the sticky fsync error, if any.
 func (g *groupSync) failure() error {
 	g.mu.Lock()
@@ -238,7 +248,9 @@ func (p *Partition) flushSealedLocked() error {
 		s := p.pendingSeal[0]
 		for _, f := range []interface{ Sync() error }{s.log, s.offIdx, s.timeIdx} {
 			if err := f.Sync(); err != nil {
-				return fmt.Errorf("log: fsync sealed segment %020d: %w", s.base, err)
+				err = fmt.Errorf("log: fsync sealed segment %020d: %w", s.base, err)
+				p.sync.setFailed(err)
+				return err
 			}
 		}
 		rp = max(rp, s.next.Load())
