@@ -339,30 +339,36 @@ func TestDeleteOffsetsSubscribed(t *testing.T) {
 	}
 }
 
-// BenchmarkRebalance100 measures one rebalance of 100 members through the
-// coordinator: 100 joins (the last completes the phase), the leader's sync
-// and 99 follower syncs, until every member holds its assignment.
-func BenchmarkRebalance100(b *testing.B) {
-	const n = 100
+// BenchmarkRebalance measures one rebalance of n members through the
+// coordinator, from the joins to every member holding its assignment: n
+// joins (the group first completes with the first member and the others
+// wait), n rejoins (the last completes the phase), the leader's sync and
+// the followers' syncs. n=10 is the baseline for the n=100 figure.
+func BenchmarkRebalance(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) { benchRebalance(b, n) })
+	}
+}
+
+func benchRebalance(b *testing.B, n int) {
 	c := NewCoordinator(newMemStore(), Config{Partitions: 4})
 	defer c.Close()
+	join := JoinRequest{ClientID: "c", ProtocolType: "consumer", Protocols: protocols("range"),
+		SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second}
 	b.ReportAllocs()
 	round := 0
 	for b.Loop() {
 		round++
 		group := fmt.Sprintf("g%d", round)
-		results := make([]JoinResult, n)
-		for i := range n {
-			c.Join(group, JoinRequest{ClientID: "c", ProtocolType: "consumer", Protocols: protocols("range"),
-				SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second}, func(r JoinResult) {})
-			_ = i
+		for range n {
+			c.Join(group, join, func(JoinResult) {})
 		}
-		// Everyone joined once; the group completed with the first member
-		// and rebalanced for the others: make all rejoin now.
 		d, _, _ := c.Describe(group)
+		results := make([]JoinResult, len(d.Members))
 		for i, m := range d.Members {
-			c.Join(group, JoinRequest{MemberID: m.ID, ClientID: "c", ProtocolType: "consumer", Protocols: protocols("range"),
-				SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second}, func(r JoinResult) { results[i] = r })
+			req := join
+			req.MemberID = m.ID
+			c.Join(group, req, func(r JoinResult) { results[i] = r })
 		}
 		var leader JoinResult
 		for _, r := range results {
@@ -391,6 +397,9 @@ func BenchmarkRebalance100(b *testing.B) {
 		}
 		if assigned != n {
 			b.Fatalf("%d members assigned, want %d", assigned, n)
+		}
+		if err := c.DeleteGroup(group); !errors.Is(err, kerr.NonEmptyGroup) {
+			b.Fatalf("delete: %v", err)
 		}
 	}
 }
