@@ -16,18 +16,25 @@
 //	leader-epoch-checkpoint           epoch → start offset (KIP-101)
 //	.weir_cleanshutdown               present only between Close and Open
 //
-// A .log file is a run of v2 record batches (see package batch for the
-// header); the broker rewrites only baseOffset and partitionLeaderEpoch,
-// which sit outside the CRC:
+// A .log file is a run of v2 record batches, back to back, with nothing
+// between them (package batch documents every header field). Byte offsets
+// within a batch, big-endian:
 //
-//	+---------------+---------------+----------------+-------+---------+----------------------+
-//	| baseOffset 8B | batchLength 4B| leaderEpoch 4B | magic | crc 4B  | attributes .. records |
-//	+---------------+---------------+----------------+-------+---------+----------------------+
-//	                                                          CRC-32C covers attributes..end
+//	0          8             12                16      17       21
+//	+----------+-------------+-----------------+-------+--------+------------------------+
+//	|baseOffset| batchLength | partitionLeader | magic | crc    | attributes .. records  |
+//	| int64    | int32       | Epoch int32     | 2     | uint32 | (batchLength-9 bytes)  |
+//	+----------+-------------+-----------------+-------+--------+------------------------+
+//	                                                             CRC-32C covers 21..end
+//
+// Append rewrites baseOffset and partitionLeaderEpoch, which sit outside the
+// CRC; with LogAppendTime it also sets the timestamp-type bit and
+// maxTimestamp (bytes 35..42) and recomputes the CRC. Nothing else changes.
 //
 // A .index entry is 8 bytes, big-endian, one per index.interval.bytes of log
 // (and always for the segment's first batch):
 //
+//	0                         4                  8
 //	+-------------------------+------------------+
 //	| relativeOffset uint32   | position uint32  |
 //	+-------------------------+------------------+
@@ -39,13 +46,14 @@
 //
 // A .timeindex entry is 12 bytes, big-endian:
 //
+//	0                     8                         12
 //	+---------------------+-------------------------+
 //	| timestamp int64 (ms)| relativeOffset uint32   |
 //	+---------------------+-------------------------+
 //
 // Entries are added beside offset index entries when the segment's largest
 // timestamp so far grew; relativeOffset is the base offset of the batch that
-// holds it. When a segment is sealed a last entry records its largest
+// holds that timestamp, minus the segment's base offset. When a segment is sealed a last entry records its largest
 // timestamp, which retention.ms compares against.
 //
 // Checkpoints use Kafka's text format: a version line ("0"), a count line,
@@ -76,7 +84,10 @@
 //   - Durability: FsyncNever (default) fsyncs at roll (in the background),
 //     Flush and Close, and whenever flush.messages or flush.ms demand;
 //     FsyncAlways returns from Append only once the data is durable, sharing
-//     fdatasyncs between concurrent appenders (group commit).
+//     fdatasyncs between concurrent appenders (group commit). A failed
+//     fsync is sticky: the partition refuses writes until it is reopened
+//     (the kernel may have dropped the dirty pages) and never leaves the
+//     clean-shutdown marker.
 //   - Recovery: Close leaves a marker and a recovery point at the log end, so
 //     the next Open reads only the active segment's last index interval. After
 //     an unclean stop Open rescans every segment from the one holding the
