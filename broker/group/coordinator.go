@@ -376,6 +376,24 @@ func (c *Coordinator) Join(group string, req JoinRequest, done func(JoinResult))
 	}
 	req.Reply = c.park(&waitOp{join: done}, max(req.RebalanceTimeout, req.SessionTimeout))
 	c.step(e, func(now time.Time) Effects { return e.g.Join(now, req) })
+	c.dropIfUnused(e)
+}
+
+// dropIfUnused forgets a group that a refused join created: nothing in it,
+// never a generation. It is marked Dead first, so a request holding the
+// entry answers COORDINATOR_NOT_AVAILABLE and looks again.
+func (c *Coordinator) dropIfUnused(e *entry) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.g.Removable() || e.g.generation != 0 || len(e.g.members) > 0 {
+		return
+	}
+	e.g.MarkDead(c.cfg.Now())
+	c.mu.Lock()
+	if c.groups[e.g.ID] == e {
+		delete(c.groups, e.g.ID)
+	}
+	c.mu.Unlock()
 }
 
 // Sync handles a SyncGroup; done is called exactly once.

@@ -432,3 +432,32 @@ func BenchmarkCommit(b *testing.B) {
 		}
 	}
 }
+
+// TestRefusedJoinLeavesNoGroup: a join refused for bad input does not
+// leave an empty group behind (ListGroups stays clean).
+func TestRefusedJoinLeavesNoGroup(t *testing.T) {
+	c := newTestCoordinator(newMemStore(), &fakeClock{now: time.UnixMilli(1_700_000_000_000)})
+	defer c.Close()
+	tests := []struct {
+		name string
+		req  JoinRequest
+		want *kerr.Error
+	}{
+		{"session timeout too small", JoinRequest{ProtocolType: "consumer", Protocols: protocols("range"), SessionTimeout: time.Millisecond}, kerr.InvalidSessionTimeout},
+		{"no protocols", JoinRequest{ProtocolType: "consumer", SessionTimeout: 10 * time.Second}, kerr.InconsistentGroupProtocol},
+		{"no protocol type", JoinRequest{Protocols: protocols("range"), SessionTimeout: 10 * time.Second}, kerr.InconsistentGroupProtocol},
+		{"oversized metadata", JoinRequest{ProtocolType: "consumer", Protocols: []Protocol{{"range", make([]byte, 2<<20)}}, SessionTimeout: 10 * time.Second}, kerr.InvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got JoinResult
+			c.Join("g-"+tt.name, tt.req, func(r JoinResult) { got = r })
+			if !errors.Is(got.Err, tt.want) {
+				t.Fatalf("join: %v, want %v", got.Err, tt.want)
+			}
+		})
+	}
+	if l, _ := c.List(); len(l) != 0 {
+		t.Fatalf("groups left behind: %+v", l)
+	}
+}
