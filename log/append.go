@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/rand/v2"
 
 	"github.com/weir-broker/weir/log/batch"
 )
@@ -217,7 +218,13 @@ func (p *Partition) shouldRoll(s *segment, n int64, nb int, first, last, maxTs i
 	if rollTs < 0 {
 		return false
 	}
-	return p.now().UnixMilli()-rollTs > p.cfg.SegmentMs
+	if s.rollJitter < 0 {
+		s.rollJitter = 0
+		if j := min(p.cfg.SegmentJitterMs, p.cfg.SegmentMs); j > 0 {
+			s.rollJitter = rand.Int64N(j) // Kafka's segment.jitter.ms
+		}
+	}
+	return p.now().UnixMilli()-rollTs > p.cfg.SegmentMs-s.rollJitter
 }
 
 // writeBatches writes validated, offset-assigned batches at the end of the

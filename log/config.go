@@ -14,7 +14,7 @@ import (
 type Config struct {
 	SegmentBytes           int64   // segment.bytes: roll when the active segment would exceed it
 	SegmentMs              int64   // segment.ms: roll when the active segment's first batch is older
-	SegmentJitterMs        int64   // segment.jitter.ms: accepted; rolls are not jittered
+	SegmentJitterMs        int64   // segment.jitter.ms: each segment rolls up to this much before segment.ms
 	SegmentIndexBytes      int64   // segment.index.bytes: roll when the offset index would exceed it
 	IndexIntervalBytes     int64   // index.interval.bytes: bytes between offset index entries
 	RetentionMs            int64   // retention.ms: delete segments whose newest timestamp is older (-1: never)

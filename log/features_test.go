@@ -42,6 +42,13 @@ func TestRollTriggers(t *testing.T) {
 			c.ms.Store(1101)
 			appendT(t, p, testBatch(1, 1100, 10, 'b'), AppendOptions{})
 		}, true},
+		{"segment.jitter.ms", func(c *Config) { c.SegmentMs = 100; c.SegmentJitterMs = 100 }, func(t *testing.T, p *Partition, c *clock) {
+			c.ms.Store(1000)
+			appendT(t, p, testBatch(1, 1000, 10, 'a'), AppendOptions{})
+			p.segs.Load().active().rollJitter = 50 // the draw, fixed
+			c.ms.Store(1060)
+			appendT(t, p, testBatch(1, 1060, 10, 'b'), AppendOptions{})
+		}, true},
 		{"segment.index.bytes", func(c *Config) { c.SegmentIndexBytes = 32; c.IndexIntervalBytes = 0 }, func(t *testing.T, p *Partition, c *clock) {
 			for i := range 5 {
 				appendT(t, p, testBatch(1, 1000, 10, byte(i)), AppendOptions{})

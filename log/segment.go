@@ -65,21 +65,21 @@ type segment struct {
 	removed  atomic.Bool  // files unlinked; close only
 
 	// Writer-only state of the active segment.
-	sinceIndex    int64  // bytes appended since the last index entry
-	flushedIdx    int64  // memIndex entries already written to the file
-	pendingTime   []byte // encoded time index entries not yet written
-	timeEntries   int64  // entries in the time index file plus pending
-	lastTimeTs    int64  // timestamp of the last time index entry
-	maxTsOffset   int64  // base offset of the batch holding maxTs
-	firstBatchTs  int64  // maxTimestamp of the first batch (segment.ms), or -1
-	unflushedSize int64  // bytes not yet fsynced
+	sinceIndex   int64  // bytes appended since the last index entry
+	flushedIdx   int64  // memIndex entries already written to the file
+	pendingTime  []byte // encoded time index entries not yet written
+	timeEntries  int64  // entries in the time index file plus pending
+	lastTimeTs   int64  // timestamp of the last time index entry
+	maxTsOffset  int64  // base offset of the batch holding maxTs
+	firstBatchTs int64  // maxTimestamp of the first batch (segment.ms), or -1
+	rollJitter   int64  // segment.jitter.ms drawn for this segment, -1 until drawn
 }
 
 func (s *segment) logPath() string { return fileName(s.dir, s.base, logSuffix) }
 
 // openSegmentFiles opens (create: creates) the three files of a segment.
 func openSegmentFiles(fs vfs.FS, dir string, base int64, create bool) (*segment, error) {
-	s := &segment{base: base, dir: dir, fs: fs, lastTimeTs: -1, firstBatchTs: -1, maxTsOffset: -1}
+	s := &segment{base: base, dir: dir, fs: fs, lastTimeTs: -1, firstBatchTs: -1, maxTsOffset: -1, rollJitter: -1}
 	s.maxTs.Store(-1)
 	if !create {
 		s.goodFrom.Store(math.MaxInt64) // trusted until scanned
