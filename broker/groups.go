@@ -257,8 +257,10 @@ var lagDesc = prometheus.NewDesc("weir_group_lag",
 // lagCollector exports GroupLag for every group at scrape time.
 type lagCollector struct{ s *Server }
 
+// Describe implements prometheus.Collector.
 func (l lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lagDesc }
 
+// Collect implements prometheus.Collector.
 func (l lagCollector) Collect(ch chan<- prometheus.Metric) {
 	c, err := l.s.coordinator()
 	if err != nil {

@@ -312,8 +312,11 @@ type waitOp struct {
 	sync   func(SyncResult)
 }
 
+// TryComplete implements purgatory.Operation: done once the core answered.
 func (o *waitOp) TryComplete() bool { return o.result.Load() != nil }
 
+// OnComplete implements purgatory.Operation: it delivers the answer, or
+// COORDINATOR_NOT_AVAILABLE when none came (deadline, Close).
 func (o *waitOp) OnComplete(expired bool) {
 	o.c.ops.Delete(o.id)
 	r := o.result.Load()
