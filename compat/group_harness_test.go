@@ -109,6 +109,11 @@ func newGroupRun(t *testing.T, addr, group, topic string) *groupRun {
 		g.stopAll()
 		cancel()
 		g.wg.Wait()
+		g.mu.Lock()
+		if !t.Failed() && len(g.violations) > 0 {
+			t.Errorf("after the members stopped:\n%s", joinLines(g.violations))
+		}
+		g.mu.Unlock()
 		if t.Failed() {
 			g.mu.Lock()
 			for name, m := range g.members {

@@ -37,7 +37,8 @@ func TestGroupMembers(t *testing.T) {
 			for _, n := range names {
 				g.start(kind, n, "")
 			}
-			waitUntil(t, groupWaitLimit, "three stable members", func() error { return g.stableWith(names...) })
+			joined := waitUntil(t, groupWaitLimit, "three stable members", func() error { return g.stableWith(names...) })
+			t.Logf("%s: three members stable after %v", kind, joined.Round(10*time.Millisecond))
 			waitUntil(t, groupWaitLimit, "first messages processed", func() error { return g.processedAll(phase) })
 			g.checkViolations()
 

@@ -44,6 +44,9 @@ func runFranz(ctx context.Context, c config, out *reporter) error {
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil || fs.IsClientClosed() {
+			// A poll blocks rebalances until AllowRebalance, and Close
+			// leaves the group through one.
+			cl.AllowRebalance()
 			return nil
 		}
 		fs.EachError(func(t string, p int32, err error) {
