@@ -202,6 +202,39 @@ func TestGroupAPIsRaw(t *testing.T) {
 
 	// Commit without a generation (admin / simple consumer) creates the group.
 	wantCode(t, "simple commit", commit(8, -1, "", "t", 3), nil)
+
+	// OffsetFetch v2: null topics means every committed partition.
+	of2 := kmsg.NewPtrOffsetFetchRequest()
+	of2.Version, of2.Group = 2, "g"
+	of2r := rt(of2).(*kmsg.OffsetFetchResponse)
+	if len(of2r.Topics) != 1 || len(of2r.Topics[0].Partitions) != 1 || of2r.Topics[0].Partitions[0].Offset != 3 {
+		t.Fatalf("offset fetch v2 all %+v", of2r.Topics)
+	}
+
+	// JoinGroup v0 (librdkafka 2.0.2 lists it): a member id at once, no
+	// rejoin step; then a batched LeaveGroup v3 with a good and an unknown
+	// member.
+	j0 := rt(joinReq(0, "old", "")).(*kmsg.JoinGroupResponse)
+	wantCode(t, "join v0", j0.ErrorCode, nil)
+	if j0.MemberID == "" || j0.Generation != 1 || j0.LeaderID != j0.MemberID {
+		t.Fatalf("join v0 %+v", j0)
+	}
+	lv3 := kmsg.NewPtrLeaveGroupRequest()
+	lv3.Version, lv3.Group = 3, "old"
+	for _, id := range []string{j0.MemberID, "nobody"} {
+		m := kmsg.NewLeaveGroupRequestMember()
+		m.MemberID = id
+		lv3.Members = append(lv3.Members, m)
+	}
+	lv3r := rt(lv3).(*kmsg.LeaveGroupResponse)
+	wantCode(t, "leave v3", lv3r.ErrorCode, nil)
+	wantCode(t, "leave v3 member", lv3r.Members[0].ErrorCode, nil)
+	wantCode(t, "leave v3 unknown member", lv3r.Members[1].ErrorCode, kerr.UnknownMemberID)
+
+	// FindCoordinator with an unknown key type.
+	fcx := kmsg.NewPtrFindCoordinatorRequest()
+	fcx.Version, fcx.CoordinatorType, fcx.CoordinatorKey = 2, 7, "x"
+	wantCode(t, "unknown key type", rt(fcx).(*kmsg.FindCoordinatorResponse).ErrorCode, kerr.InvalidRequest)
 }
 
 // TestOffsetsTopicInternal: the offsets topic exists at start, is marked
