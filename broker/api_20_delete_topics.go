@@ -46,6 +46,13 @@ func handleDeleteTopics(s *Server, r *wire.Request) (wire.Response, error) {
 				out.ErrorCode = kerr.UnknownTopicID.Code
 			}
 		}
+		if ok && isInternalTopic(t.Name) {
+			// The group coordinator lives in it.
+			out.Topic, out.TopicID = kmsg.StringPtr(t.Name), t.ID
+			out.ErrorCode = kerr.InvalidTopicException.Code
+			out.ErrorMessage = kmsg.StringPtr("internal topic " + t.Name + " cannot be deleted")
+			ok = false
+		}
 		if ok {
 			out.Topic, out.TopicID = kmsg.StringPtr(t.Name), t.ID
 			if err := s.deleteTopic(t.Name); err != nil {
