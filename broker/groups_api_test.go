@@ -238,7 +238,7 @@ func TestGroupAPIsRaw(t *testing.T) {
 }
 
 // TestOffsetsTopicInternal: the offsets topic exists at start, is marked
-// internal in Metadata, and refuses produce requests.
+// internal in Metadata, and refuses produce and delete requests.
 func TestOffsetsTopicInternal(t *testing.T) {
 	s := startServer(t)
 	c := dialRaw(t, s)
@@ -267,6 +267,13 @@ func TestOffsetsTopicInternal(t *testing.T) {
 	pr.Topics = append(pr.Topics, pt)
 	presp := c.roundTrip(pr, 2).(*kmsg.ProduceResponse)
 	wantCode(t, "produce to the offsets topic", presp.Topics[0].Partitions[0].ErrorCode, kerr.InvalidTopicException)
+	dt := kmsg.NewPtrDeleteTopicsRequest()
+	dt.Version, dt.TopicNames = 4, []string{group.Topic}
+	dresp := c.roundTrip(dt, 3).(*kmsg.DeleteTopicsResponse)
+	wantCode(t, "delete the offsets topic", dresp.Topics[0].ErrorCode, kerr.InvalidTopicException)
+	if _, ok := s.meta.Image().Topic(group.Topic); !ok {
+		t.Fatal("offsets topic deleted")
+	}
 }
 
 // TestStaticMemberRejoinNoRebalance (KIP-345): a static member that
