@@ -458,8 +458,9 @@ func spreadAt(i int) [2]int64 {
 // topic, message i to partition i%6, and checks each landed at offset i/6.
 func produceSpread(t *testing.T, addr, topic string, from, to int) {
 	t.Helper()
+	// Uncompressed: Debian's kafka-python has no snappy library.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		t.Fatalf("kgo.NewClient: %v", err)
 	}
