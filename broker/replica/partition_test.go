@@ -516,3 +516,86 @@ func lastBatch(b []byte) (batch.Batch, error) {
 	}
 	return last, nil
 }
+
+// TestConcurrentAppendsAndReads appends from several goroutines while
+// others read: offsets are unique and contiguous, the high watermark ends
+// at the total, and no read ever sees past it.
+func TestConcurrentAppendsAndReads(t *testing.T) {
+	for _, fsync := range []log.FsyncPolicy{log.FsyncNever, log.FsyncAlways} {
+		t.Run(fsync.String(), func(t *testing.T) {
+			m, err := NewManager(ManagerConfig{DataDir: t.TempDir(), BrokerID: 1, LogOptions: log.Options{Fsync: fsync}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			p := mustCreate(t, m, "c", 0, nil)
+			const writers, perWriter, size = 4, 50, 3
+			var wg sync.WaitGroup
+			firsts := make(chan int64, writers*perWriter)
+			for range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range perWriter {
+						res, err := p.Append(records("c", size, batch.Options{}), -1)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if p.HighWatermark() <= res.LastOffset {
+							t.Errorf("HW %d not past an acknowledged batch ending at %d", p.HighWatermark(), res.LastOffset)
+						}
+						firsts <- res.FirstOffset
+					}
+				}()
+			}
+			stop := make(chan struct{})
+			var readers sync.WaitGroup
+			for range 2 {
+				readers.Add(1)
+				go func() {
+					defer readers.Done()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						hw := p.HighWatermark()
+						r, err := p.Read(0, 1<<20)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						var buf bytes.Buffer
+						if r.Log != nil {
+							r.Log.WriteTo(&buf)
+						}
+						r.Release()
+						if last, err := lastBatch(buf.Bytes()); err != nil {
+							t.Errorf("read: %v", err)
+							return
+						} else if last != nil && last.NextOffset() > max(hw, p.HighWatermark()) {
+							t.Errorf("read past the high watermark: %d > %d", last.NextOffset(), p.HighWatermark())
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(stop)
+			readers.Wait()
+			close(firsts)
+			seen := map[int64]bool{}
+			for f := range firsts {
+				if f%size != 0 || seen[f] {
+					t.Fatalf("first offset %d reused or misaligned", f)
+				}
+				seen[f] = true
+			}
+			if want := int64(writers * perWriter * size); p.HighWatermark() != want || len(seen) != writers*perWriter {
+				t.Fatalf("HW %d, %d batches; want %d, %d", p.HighWatermark(), len(seen), want, writers*perWriter)
+			}
+		})
+	}
+}
