@@ -1,9 +1,12 @@
 package broker
 
 // Version notes (ListOffsets, key 2):
-//   - Served 1-6 (Kafka 4's floor is 1; v0's OldStyleOffsets is gone). v2
-//     adds IsolationLevel, v4 CurrentLeaderEpoch and LeaderEpoch, v6 is
-//     flexible. -3 (max timestamp, v7+) and later specials are not served.
+//   - Served 0-6. Kafka 4 dropped v0 (KIP-896), but Burrow 1.2 and other
+//     tools built on old sarama still send it: v0 answers OldStyleOffsets,
+//     a list holding the one offset the later versions would answer (none
+//     when that is -1 or MaxNumOffsets is 0). v2 adds IsolationLevel, v4
+//     CurrentLeaderEpoch and LeaderEpoch, v6 is flexible. -3 (max
+//     timestamp, v7+) and later specials are not served.
 //   - Timestamp -2 (earliest) answers the log start offset, -1 (latest) the
 //     high watermark; read_committed (IsolationLevel 1) answers the last
 //     stable offset, which equals the high watermark without transactions.
@@ -67,6 +70,9 @@ func handleListOffsets(s *Server, r *wire.Request) (wire.Response, error) {
 				}
 			}
 			sp.ErrorCode = errorCode(err)
+			if req.Version == 0 && err == nil && sp.Offset >= 0 && rp.MaxNumOffsets > 0 {
+				sp.OldStyleOffsets = []int64{sp.Offset}
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -29,7 +29,7 @@ func apiTable() []api {
 	return []api{
 		{key: 0, min: 0, max: 9, handle: handleProduce},
 		{key: 1, min: 4, max: 12, handle: handleFetch},
-		{key: 2, min: 1, max: 6, handle: handleListOffsets},
+		{key: 2, min: 0, max: 6, handle: handleListOffsets},
 		{key: 3, min: 0, max: 11, handle: handleMetadata},
 		{key: 8, min: 0, max: 8, handle: handleOffsetCommit},
 		{key: 9, min: 1, max: 8, handle: handleOffsetFetch},
