@@ -1,7 +1,6 @@
 package log
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -286,5 +285,3 @@ func (p *Partition) checkWritable() error {
 	}
 	return nil
 }
-
-var errStopped = errors.New("log: stopped")
