@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Truncate removes every batch that holds an offset >= offset, as a follower
@@ -74,7 +75,7 @@ func (p *Partition) Truncate(offset int64) error {
 	}); err != nil {
 		return err
 	}
-	sortInt64s(snaps)
+	slices.Sort(snaps)
 	return p.rebuildProducers(snaps, leo)
 }
 
@@ -238,12 +239,4 @@ func truncateIndexFiles(s *segment, cut, newNext int64) error {
 		return fmt.Errorf("log: truncate time index %020d: %w", s.base, err)
 	}
 	return nil
-}
-
-func sortInt64s(a []int64) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j] < a[j-1]; j-- {
-			a[j], a[j-1] = a[j-1], a[j]
-		}
-	}
 }
