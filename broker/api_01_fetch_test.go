@@ -207,6 +207,9 @@ func TestFetchLongPollWakesOnProduce(t *testing.T) {
 	req := fetchRequest(12, 60_000, 1, 1<<20, fetchPart{"lp", 0, 0, 1 << 20}, fetchPart{"lp", 1, 0, 1 << 20})
 	c.send(req, 42)
 	pollFor(t, "the fetch to park", func() bool { _, f := s.replicas().Waiting(); return f == 1 })
+	if got := gaugeValue(t, s, "weir_purgatory_waiting", "fetch"); got != 1 {
+		t.Fatalf("weir_purgatory_waiting{purgatory=fetch} = %v, want 1", got)
+	}
 	p := dialRaw(t, s)
 	produceRaw(t, p, 9, 1, "lp", 1, nowBatch("wake", 3, batch.Options{}))
 	corr, body, err := c.recv()
@@ -352,4 +355,26 @@ func TestCloseAnswersParkedFetch(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// gaugeValue reads a gauge from the server's registry; label, if not empty,
+// is the value of its only label.
+func gaugeValue(t *testing.T, s *Server, name, label string) float64 {
+	t.Helper()
+	mfs, err := s.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label == "" || (len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == label) {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no gauge %s{%s}", name, label)
+	return 0
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/weir-broker/weir/broker/metadata"
 	"github.com/weir-broker/weir/broker/replica"
 	"github.com/weir-broker/weir/log"
@@ -35,7 +37,38 @@ func openReplicaStore(s *Server) (*replicaStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: open partitions: %w", err)
 	}
+	if s.metrics != nil {
+		if err := s.metrics.registry.Register(dataPathCollector{m}); err != nil {
+			_ = m.Close()
+			return nil, fmt.Errorf("broker: register data path metrics: %w", err)
+		}
+	}
 	return &replicaStore{m: m, defaults: s.partitionDefaults()}, nil
+}
+
+// dataPathCollector exports the replica manager's gauges: hosted partitions
+// and requests parked in the purgatories.
+type dataPathCollector struct{ m *replica.Manager }
+
+var (
+	partitionsDesc = prometheus.NewDesc("weir_partitions", "Partitions hosted by this broker.", nil, nil)
+	waitingDesc    = prometheus.NewDesc("weir_purgatory_waiting",
+		"Requests parked in a purgatory: acks=all produces waiting for the high watermark, long-poll fetches waiting for MinBytes.",
+		[]string{"purgatory"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c dataPathCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- partitionsDesc
+	ch <- waitingDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c dataPathCollector) Collect(ch chan<- prometheus.Metric) {
+	produce, fetch := c.m.Waiting()
+	ch <- prometheus.MustNewConstMetric(partitionsDesc, prometheus.GaugeValue, float64(len(c.m.Partitions())))
+	ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, float64(produce), "produce")
+	ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, float64(fetch), "fetch")
 }
 
 // replicas returns the replica manager; nil before Start.
