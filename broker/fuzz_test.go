@@ -268,6 +268,9 @@ func FuzzRequest(f *testing.F) {
 		c.MaxTopicPartitions = 4
 		c.DefaultPartitions = 1
 		c.MaxRequestBytes = 1 << 20
+		// A fuzzed JoinGroup may wait for the other members of its group,
+		// as in Kafka, at most until their sessions expire: keep that short.
+		c.Groups.MinSessionTimeout, c.Groups.MaxSessionTimeout = time.Millisecond, 100*time.Millisecond
 	})
 	addr := s.Addr().String()
 	probe := kmsg.NewPtrApiVersionsRequest()
