@@ -10,9 +10,11 @@ package broker
 //     ErrorRecords/ErrorMessage, v9 is flexible. 10+ (KIP-890/KIP-951) not
 //     served.
 //   - acks 0 sends nothing (a partition error closes the connection, as
-//     Kafka does, so the client refreshes its metadata), 1 answers after the local append, -1 (all)
-//     waits in the produce purgatory until the high watermark passes every
-//     appended batch, at most TimeoutMillis.
+//     Kafka does, so the client refreshes its metadata); 1 answers after
+//     the local append; -1 (all) waits in the produce purgatory until the
+//     high watermark passes every appended batch, at most TimeoutMillis.
+//   - Internal topics (__consumer_offsets) refuse client produces
+//     (INVALID_TOPIC_EXCEPTION).
 //   - Transactional batches are refused (INVALID_TXN_STATE) until
 //     transactions exist; control batches from producers are INVALID_RECORD.
 //   - An idempotent retry of a batch still cached answers the original
