@@ -153,6 +153,12 @@ func TestPropertyGroup(t *testing.T) {
 				}
 				off := rapid.Int64Range(0, 1000).Draw(t, "offset")
 				if m.h.g.CheckCommit(gen, member, c.instance) == nil {
+					// Only the current generation's members, or a reset of
+					// an Empty group, may move the offset (either way).
+					g := m.h.g
+					if gen >= 0 && (g.members[member] == nil || gen != g.generation) || gen < 0 && g.state != Empty {
+						t.Fatalf("commit by %q generation %d accepted in %s generation %d", member, gen, g.state, g.generation)
+					}
 					m.h.g.Commit(m.h.now, member, TopicPartition{"t", 0}, Offset{Offset: off})
 					m.committed = off
 				}
