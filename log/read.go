@@ -265,6 +265,12 @@ func readSegment(s *segment, offset, maxOff, budget int64) (pos, size int64, err
 		return -1, 0, nil
 	}
 	end := pos + h.size
+	if pos < s.goodFrom.Load() && min(limit, pos+max(budget, h.size)) > s.verified.Load() {
+		// Bytes not yet CRC-checked: read the whole region once, in order
+		// (so cold reads stream), and walk its batches in memory.
+		size, err := verifiedRegion(s, pos, limit, maxOff, max(budget, h.size))
+		return pos, size, err
+	}
 	if budget > h.size {
 		// Jump over whole batches with the index: batches before an entry's
 		// position end below that entry's last offset. The header found there
@@ -291,6 +297,58 @@ func readSegment(s *segment, offset, maxOff, budget int64) (pos, size int64, err
 		}
 	}
 	return pos, end - pos, nil
+}
+
+// verifiedRegion reads up to want bytes of s from pos, CRC-checks the
+// batches in them, and returns the size of the run of whole, valid batches
+// that end before maxOff. The first batch failing is a *CorruptError. The
+// segment's verified mark advances when the run joins it.
+func verifiedRegion(s *segment, pos, limit, maxOff, want int64) (int64, error) {
+	n := min(limit-pos, want)
+	bp := verifyBufs.Get().(*[]byte)
+	defer verifyBufs.Put(bp)
+	if int64(cap(*bp)) < n {
+		*bp = make([]byte, n)
+	}
+	buf := (*bp)[:n]
+	if m, err := s.log.ReadAt(buf, pos); int64(m) < n {
+		return 0, fmt.Errorf("log: read %s at %d: %w", s.logPath(), pos, err)
+	}
+	off := 0
+	for off < len(buf) {
+		size, err := batch.Size(buf[off:])
+		if err == nil && off+size > len(buf) {
+			if off > 0 {
+				break // the next batch does not fit the budget
+			}
+			err = &batch.Error{Reason: batch.ReasonShort, Detail: "batch runs past the segment end"}
+		}
+		var bt batch.Batch
+		if err == nil {
+			bt, err = batch.Parse(buf[off : off+size])
+		}
+		if err != nil {
+			if off == 0 {
+				bad := int64(-1)
+				if len(buf) >= 8 {
+					bad = int64(binary.BigEndian.Uint64(buf))
+				}
+				return 0, &CorruptError{Path: s.logPath(), Pos: pos, Offset: bad, Reason: err.Error()}
+			}
+			break
+		}
+		if off > 0 && bt.LastOffset() >= maxOff {
+			break
+		}
+		off += size
+	}
+	for good := pos + int64(off); ; {
+		v := s.verified.Load()
+		if pos > v || good <= v || s.verified.CompareAndSwap(v, good) {
+			break
+		}
+	}
+	return int64(off), nil
 }
 
 // verifyRegion checks the CRC of every batch in [pos, end) of s, which were
