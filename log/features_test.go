@@ -526,3 +526,51 @@ func TestFsyncFailureIsSticky(t *testing.T) {
 	}
 	appendT(t, p, testBatch(1, 1, 10, 'd'), AppendOptions{})
 }
+
+// TestReadBoundsTrusted: after a clean reopen every byte is trusted, so the
+// first reads take the CRC-checking path; budgets and MaxOffset hold there too.
+func TestReadBoundsTrusted(t *testing.T) {
+	fs := vfs.NewMem()
+	p := openT(t, fs, smallConfig(), Options{})
+	for i := range 5 {
+		appendT(t, p, testBatch(2, int64(i), 10, 'a'), AppendOptions{})
+	}
+	size := int(p.Size() / 5)
+	closeT(t, p)
+	tests := []struct {
+		offset, maxOffset int64
+		maxBytes          int
+		wantFirst         int64
+		wantBatches       int
+	}{
+		{0, 0, 1, 0, 1},          // first batch whole despite the budget
+		{0, 0, 2 * size, 0, 2},   // budget of two batches
+		{3, 0, 1 << 20, 2, 4},    // from inside a batch to the end
+		{0, 6, 1 << 20, 0, 3},    // MaxOffset stops before the batch holding 6
+		{4, 5, 1 << 20, 0, 0},    // the batch holding 4 reaches MaxOffset
+		{8, 0, 2*size - 1, 8, 1}, // budget short of two batches
+	}
+	for _, tt := range tests {
+		p := openT(t, fs, smallConfig(), Options{}) // fresh: nothing verified yet
+		res, err := p.Read(tt.offset, ReadOptions{MaxBytes: tt.maxBytes, MaxOffset: tt.maxOffset})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		res.WriteTo(&buf)
+		res.Release()
+		var got []batch.Batch
+		for d := buf.Bytes(); len(d) > 0; {
+			bt, err := batch.Parse(d)
+			if err != nil {
+				t.Fatalf("%+v: bad batch: %v", tt, err)
+			}
+			got = append(got, bt)
+			d = d[len(bt):]
+		}
+		if len(got) != tt.wantBatches || len(got) > 0 && got[0].BaseOffset() != tt.wantFirst {
+			t.Errorf("%+v: %d batches", tt, len(got))
+		}
+		closeT(t, p)
+	}
+}
