@@ -21,8 +21,11 @@ package broker
 //   - CurrentLeaderEpoch (v9+, KIP-320): older than the partition's epoch
 //     is FENCED_LEADER_EPOCH, newer is UNKNOWN_LEADER_EPOCH, -1 skips the
 //     check.
-//   - ReplicaID >= 0 (follower fetch) is served as a consumer fetch until
-//     replication exists.
+//   - ReplicaID >= 0 is a follower's fetch (versions below 15): its
+//     FetchOffset is its log end offset, which may advance the high
+//     watermark, and it reads up to the leader's log end offset, committed
+//     or not; appends wake its long poll. The ISR is not grown from these
+//     fetches yet: that is the controller's (AlterPartition).
 
 import (
 	"errors"
@@ -76,7 +79,7 @@ func (o *fetchOp) TryComplete() bool {
 			if !ok {
 				return true
 			}
-			have += p.AvailableBytes(rp.FetchOffset, int(min(int64(rp.PartitionMaxBytes), need-have)))
+			have += p.AvailableBytes(rp.FetchOffset, int(min(int64(rp.PartitionMaxBytes), need-have)), o.req.ReplicaID >= 0)
 			if have >= need {
 				return true
 			}
@@ -157,7 +160,12 @@ func (o *fetchOp) readPartition(topic string, rp kmsg.FetchRequestTopicPartition
 	if first {
 		maxBytes = max(maxBytes, 1)
 	}
-	r, err := p.Read(rp.FetchOffset, int(max(maxBytes, 0)))
+	var r replica.ReadResult
+	if o.req.ReplicaID >= 0 {
+		r, err = p.ReadReplica(o.req.ReplicaID, rp.FetchOffset, int(max(maxBytes, 0)))
+	} else {
+		r, err = p.Read(rp.FetchOffset, int(max(maxBytes, 0)))
+	}
 	if err != nil {
 		return r, err
 	}

@@ -378,3 +378,74 @@ func gaugeValue(t *testing.T, s *Server, name, label string) float64 {
 	t.Fatalf("no gauge %s{%s}", name, label)
 	return 0
 }
+
+// TestFollowerFetchCommitsAcksAll plays a follower over the wire (Fetch with
+// a replica id) for a partition whose ISR holds it: an acks=all produce
+// parks; the follower's parked fetch wakes on the append and gets the
+// uncommitted batch; its next fetch, from its new log end offset, moves the
+// high watermark, which answers the produce; consumers see the batch only
+// then.
+func TestFollowerFetchCommitsAcksAll(t *testing.T) {
+	s := startServer(t)
+	admin := dialRaw(t, s)
+	createTopicRaw(t, admin, "rep", 1, map[string]string{"min.insync.replicas": "2"})
+	p, _ := s.replicas().Partition("rep", 0)
+	leader, follower := s.cfg.NodeID, s.cfg.NodeID+1
+	p.BecomeLeader(0, []int32{leader, follower})
+
+	fc := dialRaw(t, s)
+	ffetch := func(offset int64, maxWait int32) *kmsg.FetchRequest {
+		req := fetchRequest(12, maxWait, 1, 1<<20, fetchPart{"rep", 0, offset, 1 << 20})
+		req.ReplicaID = follower
+		return req
+	}
+	readFetch := func(c *rawConn, req *kmsg.FetchRequest) kmsg.FetchResponseTopicPartition {
+		_, body, err := c.recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		if err := resp.ReadFrom(body[1:]); err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	first := ffetch(0, 60_000)
+	fc.send(first, 1)
+	pollFor(t, "the follower's fetch to park", func() bool { _, f := s.replicas().Waiting(); return f == 1 })
+
+	pc := dialRaw(t, s)
+	preq := produceReq("rep", -1, nowBatch("r", 2, batch.Options{}))
+	pc.send(preq, 2)
+
+	got := readFetch(fc, first)
+	if bs := batchesOf(t, got.RecordBatches); len(bs) != 1 || got.HighWatermark != 0 {
+		t.Fatalf("follower fetch: %d batches, HW %d; want the uncommitted batch, HW 0", len(bs), got.HighWatermark)
+	}
+	if n, _ := s.replicas().Waiting(); n != 1 {
+		t.Fatalf("%d produces parked, want the acks=all one", n)
+	}
+	if c := fetchOne(t, admin, 12, "rep", 0, 0, 1<<20); len(c.RecordBatches) != 0 || c.HighWatermark != 0 {
+		t.Fatalf("a consumer saw %d uncommitted bytes", len(c.RecordBatches))
+	}
+
+	second := ffetch(2, 0)
+	fc.send(second, 3)
+	if got := readFetch(fc, second); got.HighWatermark != 2 || len(got.RecordBatches) != 0 {
+		t.Fatalf("second follower fetch: HW %d, %d bytes", got.HighWatermark, len(got.RecordBatches))
+	}
+	_, body, err := pc.recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	presp := preq.ResponseKind().(*kmsg.ProduceResponse)
+	if err := presp.ReadFrom(body[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if pp := presp.Topics[0].Partitions[0]; pp.ErrorCode != 0 || pp.BaseOffset != 0 {
+		t.Fatalf("acks=all produce: %v base %d", kerr.ErrorForCode(pp.ErrorCode), pp.BaseOffset)
+	}
+	if c := fetchOne(t, admin, 12, "rep", 0, 0, 1<<20); len(batchesOf(t, c.RecordBatches)) != 1 || c.HighWatermark != 2 {
+		t.Fatalf("consumer after commit: HW %d", c.HighWatermark)
+	}
+}

@@ -197,7 +197,11 @@ func (p *Partition) Append(records []byte, acks int16) (log.AppendResult, error)
 	if !res.Duplicate {
 		// Bound by this append's own end rather than the log's current end:
 		// a concurrent append may not be durable yet.
-		p.advanceHighWatermark(res.LastOffset + 1)
+		if !p.advanceHighWatermark(res.LastOffset+1) && p.notify != nil {
+			// The HW waits for followers; their parked fetches wait for
+			// exactly this data.
+			p.notify(p.tp)
+		}
 	}
 	return res, nil
 }
@@ -261,19 +265,42 @@ func (r *ReadResult) Release() {
 // log.ErrOffsetOutOfRange; one at or past the high watermark, or a maxBytes
 // of 0 or less, returns no batches, only the offsets.
 func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
+	return p.read(offset, maxBytes, false)
+}
+
+// ReadReplica serves a follower's fetch: the follower's log end offset is
+// offset (it fetches from where its log ends), which may advance the high
+// watermark, and the read goes up to the leader's log end offset, committed
+// or not. The offsets returned are the leader's, high watermark included,
+// which is how followers learn it.
+func (p *Partition) ReadReplica(replicaID int32, offset int64, maxBytes int) (ReadResult, error) {
+	if !p.closed.Load() && offset >= p.log.LogStartOffset() && offset <= p.log.LogEndOffset() {
+		p.UpdateFollower(replicaID, offset)
+	}
+	return p.read(offset, maxBytes, true)
+}
+
+// read reads from offset up to the high watermark, or up to the log end
+// offset for a follower.
+func (p *Partition) read(offset int64, maxBytes int, follower bool) (ReadResult, error) {
 	if p.closed.Load() {
 		return ReadResult{}, fmt.Errorf("replica: %s: %w", p.tp, ErrPartitionClosed)
 	}
 	hw := p.hw.Load()
+	leo := p.log.LogEndOffset()
 	r := ReadResult{HighWatermark: hw, LastStableOffset: hw, LogStartOffset: p.log.LogStartOffset()}
-	if offset < r.LogStartOffset || offset > p.log.LogEndOffset() {
+	if offset < r.LogStartOffset || offset > leo {
 		return r, fmt.Errorf("replica: %s: fetch offset %d outside [%d, %d]: %w",
-			p.tp, offset, r.LogStartOffset, p.log.LogEndOffset(), log.ErrOffsetOutOfRange)
+			p.tp, offset, r.LogStartOffset, leo, log.ErrOffsetOutOfRange)
 	}
-	if offset >= hw || maxBytes <= 0 {
+	bound := hw
+	if follower {
+		bound = leo
+	}
+	if offset >= bound || maxBytes <= 0 {
 		return r, nil
 	}
-	lr, err := p.log.Read(offset, log.ReadOptions{MaxBytes: maxBytes, MaxOffset: hw})
+	lr, err := p.log.Read(offset, log.ReadOptions{MaxBytes: maxBytes, MaxOffset: bound})
 	if err != nil {
 		return r, fmt.Errorf("replica: %s: read at %d: %w", p.tp, offset, err)
 	}
@@ -282,26 +309,31 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 	return r, nil
 }
 
-// AvailableBytes estimates how many committed bytes a fetch at offset would
-// return, up to limit; long-poll fetches compare it with MinBytes. It is 0
-// when nothing is committed past offset and at least 1 otherwise; it reads
-// the log only when limit exceeds 1. An offset out of range counts as
-// available, so the fetch completes and reports the error.
-func (p *Partition) AvailableBytes(offset int64, limit int) int64 {
+// AvailableBytes estimates how many bytes a fetch at offset would return, up
+// to limit; long-poll fetches compare it with MinBytes. A consumer
+// (follower false) counts committed bytes, a follower everything up to the
+// log end offset. It is 0 when nothing is there past offset and at least 1
+// otherwise; it reads the log only when limit exceeds 1. An offset out of
+// range counts as available, so the fetch completes and reports the error.
+func (p *Partition) AvailableBytes(offset int64, limit int, follower bool) int64 {
 	if p.closed.Load() {
 		return 1
 	}
-	hw := p.hw.Load()
-	if offset < p.log.LogStartOffset() || offset > p.log.LogEndOffset() {
+	bound := p.hw.Load()
+	leo := p.log.LogEndOffset()
+	if follower {
+		bound = leo
+	}
+	if offset < p.log.LogStartOffset() || offset > leo {
 		return 1
 	}
-	if offset >= hw {
+	if offset >= bound {
 		return 0
 	}
 	if limit <= 1 {
 		return 1
 	}
-	r, err := p.Read(offset, limit)
+	r, err := p.read(offset, limit, follower)
 	if err != nil {
 		return 1
 	}

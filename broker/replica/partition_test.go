@@ -199,6 +199,20 @@ func TestHighWatermarkWaitsForISR(t *testing.T) {
 	if done, _ := p.AckState(res.LastOffset); done {
 		t.Fatal("acks=all done before the follower has the batch")
 	}
+	if n := len(readAll(t, p, 0, 1<<20)); n != 0 {
+		t.Fatalf("a consumer read %d uncommitted bytes", n)
+	}
+	if got := p.AvailableBytes(0, 1, false); got != 0 {
+		t.Fatalf("consumer AvailableBytes = %d before the follower fetched", got)
+	}
+	if got := p.AvailableBytes(0, 1, true); got != 1 {
+		t.Fatalf("follower AvailableBytes = %d, want 1", got)
+	}
+	r, err := p.ReadReplica(2, 0, 1<<20)
+	if err != nil || r.Bytes() == 0 || r.HighWatermark != 0 {
+		t.Fatalf("follower read: %d bytes, HW %d, %v", r.Bytes(), r.HighWatermark, err)
+	}
+	r.Release()
 	p.UpdateFollower(2, 2)
 	if p.HighWatermark() != 2 {
 		t.Fatalf("HW %d, want 2", p.HighWatermark())
@@ -249,10 +263,10 @@ func TestReadInsideBatchAndLimits(t *testing.T) {
 			t.Fatalf("Read(%d) error = %v, want ErrOffsetOutOfRange", off, err)
 		}
 	}
-	if got := p.AvailableBytes(12, 100); got != 0 {
+	if got := p.AvailableBytes(12, 100, false); got != 0 {
 		t.Fatalf("AvailableBytes at HW = %d", got)
 	}
-	if got := p.AvailableBytes(4, 1<<20); got != int64(len(batches[1])+len(batches[2])) {
+	if got := p.AvailableBytes(4, 1<<20, false); got != int64(len(batches[1])+len(batches[2])) {
 		t.Fatalf("AvailableBytes(4) = %d", got)
 	}
 }
