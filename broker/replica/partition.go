@@ -3,6 +3,7 @@ package replica
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,9 +137,15 @@ func (p *Partition) BecomeLeader(epoch int32, isr []int32) {
 }
 
 // UpdateFollower records the log end offset a follower reported by fetching,
-// and advances the high watermark when the ISR allows.
+// and advances the high watermark when the ISR allows. Only ISR members are
+// tracked (until replica assignments reach this package), so a client
+// posing as a replica can neither move the HW nor grow the map.
 func (p *Partition) UpdateFollower(replicaID int32, leo int64) {
 	p.mu.Lock()
+	if replicaID == p.leader.replicaID || !slices.Contains(p.leader.isr, replicaID) {
+		p.mu.Unlock()
+		return
+	}
 	p.leader.followerLEO[replicaID] = leo
 	p.mu.Unlock()
 	p.advanceHighWatermark(p.log.LogEndOffset())
