@@ -207,12 +207,6 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = lock.Close()
 		return err
 	}
-	if err := s.openGroups(); err != nil {
-		_ = ln.Close()
-		_ = s.store.close()
-		_ = lock.Close()
-		return err
-	}
 	if s.cfg.HTTPListen != "" {
 		hln, hs, err := s.startHTTP(ctx)
 		if err != nil {
@@ -222,6 +216,17 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 		s.httpLn, s.httpSrv = hln, hs
+	}
+	// After the HTTP listener (/healthz answers, /readyz says not ready):
+	// creating the offsets topic takes a while on a first start.
+	if err := s.openGroups(); err != nil {
+		if s.httpSrv != nil {
+			_ = s.httpSrv.Close()
+		}
+		_ = ln.Close()
+		_ = s.store.close()
+		_ = lock.Close()
+		return err
 	}
 	s.ln = ln
 	s.lock = lock
