@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs that a fresh Debian machine lacks: the
 # non-Go clients of the compatibility suite (compat/): kcat (librdkafka) and
-# the Python clients, which must import under Debian's /usr/bin/python3.
+# the Python clients, which must import under Debian's /usr/bin/python3;
+# and PostgreSQL's server binaries for the database-backed tests.
 # Idempotent: does nothing when everything is present. Needs root for apt-get.
 # With --check it only reports what is missing (exit 1 if anything is).
 set -euo pipefail
@@ -14,6 +15,8 @@ missing() {
   command -v kcat >/dev/null 2>&1 || need+=(kcat)
   { [ -x "$py" ] && "$py" -c 'import confluent_kafka' >/dev/null 2>&1; } || need+=(python3-confluent-kafka)
   { [ -x "$py" ] && "$py" -c 'import kafka' >/dev/null 2>&1; } || need+=(python3-kafka)
+  # PostgreSQL server binaries for internal/pgtest (outbox, consumer tests).
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 }
 
 missing
