@@ -2,7 +2,9 @@
 # Installs what the test suite needs that a fresh Debian machine lacks: the
 # non-Go clients of the compatibility suite (compat/): kcat (librdkafka) and
 # the Python clients, which must import under Debian's /usr/bin/python3;
-# and PostgreSQL's server binaries for the database-backed tests.
+# PostgreSQL's server binaries for the database-backed tests; and Burrow
+# (the lag monitor) with the ZooKeeper it coordinates through (package
+# zookeeper only: compat starts it as a process, no service is enabled).
 # Idempotent: does nothing when everything is present. Needs root for apt-get.
 # With --check it only reports what is missing (exit 1 if anything is).
 set -euo pipefail
@@ -17,6 +19,9 @@ missing() {
   { [ -x "$py" ] && "$py" -c 'import kafka' >/dev/null 2>&1; } || need+=(python3-kafka)
   # PostgreSQL server binaries for internal/pgtest (outbox, consumer tests).
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
+  # Burrow and ZooKeeper for compat's TestGroupBurrow.
+  command -v Burrow >/dev/null 2>&1 || need+=(burrow)
+  { [ -f /usr/share/java/zookeeper.jar ] && command -v java >/dev/null 2>&1; } || need+=(zookeeper)
 }
 
 missing
