@@ -349,3 +349,36 @@ func newStaticConsumer(t *testing.T, s *Server, groupID, instance string) *kgo.C
 	})
 	return cl
 }
+
+// TestSessionExpiryOnServer: a member that stops heartbeating is removed by
+// the coordinator's timer after its session timeout; the group ends Empty
+// and its answered offsets stay.
+func TestSessionExpiryOnServer(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.Groups.MinSessionTimeout = 10 * time.Millisecond })
+	mustCreate(t, s, "t", 1)
+	c := dialRaw(t, s)
+	req := joinReq(3, "g", "")
+	req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 100, 100
+	j := c.roundTrip(req, 1).(*kmsg.JoinGroupResponse)
+	wantCode(t, "join", j.ErrorCode, nil)
+	sy := kmsg.NewPtrSyncGroupRequest()
+	sy.Group, sy.Generation, sy.MemberID = "g", j.Generation, j.MemberID
+	wantCode(t, "sync", c.roundTrip(sy, 2).(*kmsg.SyncGroupResponse).ErrorCode, nil)
+	oc := kmsg.NewPtrOffsetCommitRequest()
+	oc.Version, oc.Group, oc.Generation, oc.MemberID = 2, "g", j.Generation, j.MemberID
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = "t"
+	ct.Partitions = []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 4}}
+	oc.Topics = append(oc.Topics, ct)
+	wantCode(t, "commit", c.roundTrip(oc, 3).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode, nil)
+	waitFor(t, "the silent member to expire", func() bool {
+		d, _, _ := s.ext.groups.Describe("g")
+		return d.State == group.Empty && len(d.Members) == 0
+	})
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.Generation = "g", j.MemberID, j.Generation
+	wantCode(t, "heartbeat after expiry", c.roundTrip(hb, 4).(*kmsg.HeartbeatResponse).ErrorCode, kerr.UnknownMemberID)
+	if offs, _ := s.ext.groups.FetchOffsets("g", nil); len(offs) != 1 || offs[0].Offset.Offset != 4 {
+		t.Fatalf("offsets after expiry %+v", offs)
+	}
+}
