@@ -10,6 +10,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-broker/weir/broker/group"
 )
 
 // produceN writes n records with values "0".."n-1" round-robin over the
@@ -200,6 +203,59 @@ func checkCommitted(t *testing.T, adm *kadm.Client, groupID, topic string, want 
 	for p, o := range ps {
 		if o.At != want {
 			t.Fatalf("partition %d committed %d, want %d", p, o.At, want)
+		}
+	}
+}
+
+// TestOffsetsTopicReadable reads __consumer_offsets as a lag exporter or
+// Burrow does: the commit of a group is in partition
+// abs(javaHashCode(group)) % partitions, as an offset key v1 with an offset
+// value v3, and the group's metadata record follows a rebalance.
+func TestOffsetsTopicReadable(t *testing.T) {
+	s := startServer(t)
+	mustCreate(t, s, "events", 4)
+	produceN(t, s, "events", 8)
+	for _, cl := range consumeAll(t, s, "burrow-check", "events", 1, 8) {
+		cl.Close()
+	}
+	p := group.PartitionFor("burrow-check", 4)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Addr().String()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{group.Topic: {p: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	offsets, groups := map[int32]int64{}, 0
+	ctx := ctxT(t)
+	for len(offsets) < 4 || groups == 0 {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("fetch %s: %v (offsets %v, group records %d)", group.Topic, err, offsets, groups)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			switch {
+			case len(r.Key) >= 2 && r.Key[1] == 1:
+				var k kmsg.OffsetCommitKey
+				var v kmsg.OffsetCommitValue
+				if err := k.ReadFrom(r.Key); err != nil || k.Group != "burrow-check" {
+					t.Fatalf("offset key %v %+v", err, k)
+				}
+				if err := v.ReadFrom(r.Value); err != nil || v.Version != 3 {
+					t.Fatalf("offset value %v version %d", err, v.Version)
+				}
+				offsets[k.Partition] = v.Offset
+			case len(r.Key) >= 2 && r.Key[1] == 2:
+				var v kmsg.GroupMetadataValue
+				if err := v.ReadFrom(r.Value); err != nil || v.Version != 1 {
+					t.Fatalf("group value %v version %d", err, v.Version)
+				}
+				groups++
+			}
+		})
+	}
+	for part, o := range offsets {
+		if o != 2 {
+			t.Fatalf("partition %d: committed %d in the topic, want 2", part, o)
 		}
 	}
 }
