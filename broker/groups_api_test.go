@@ -382,3 +382,31 @@ func TestSessionExpiryOnServer(t *testing.T) {
 		t.Fatalf("offsets after expiry %+v", offs)
 	}
 }
+
+// TestGroupAPIVersions: the classic group APIs are advertised at the
+// versions the reference clients need (librdkafka 2.0.2: JoinGroup,
+// SyncGroup, Heartbeat, LeaveGroup from v0, OffsetFetch from 1; kafka-go and
+// kafka-python pins), and KIP-848's ConsumerGroupHeartbeat and
+// ConsumerGroupDescribe are not.
+func TestGroupAPIVersions(t *testing.T) {
+	s := startServer(t)
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 3
+	resp := dialRaw(t, s).roundTrip(req, 1).(*kmsg.ApiVersionsResponse)
+	got := map[int16][2]int16{}
+	for _, k := range resp.ApiKeys {
+		got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
+	}
+	want := map[int16][2]int16{8: {0, 8}, 9: {1, 8}, 10: {0, 4}, 11: {0, 9}, 12: {0, 4}, 13: {0, 5}, 14: {0, 5},
+		15: {0, 5}, 16: {0, 4}, 42: {0, 2}, 47: {0, 0}}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("key %d (%s): advertised %v, want %v", k, kmsg.NameForKey(k), got[k], v)
+		}
+	}
+	for _, k := range []int16{68, 69} {
+		if _, ok := got[k]; ok {
+			t.Errorf("key %d (%s) advertised: classic protocol only", k, kmsg.NameForKey(k))
+		}
+	}
+}
