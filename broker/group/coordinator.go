@@ -107,8 +107,12 @@ func randomMemberID(clientID string) string {
 
 // PartitionFor returns the partition of the offsets topic that holds a
 // group: abs(Java's String.hashCode(group)) mod partitions, as Kafka computes
-// it (Utils.abs maps MinInt32 to 0).
+// it (Utils.abs maps MinInt32 to 0). It is 0 when partitions is not
+// positive.
 func PartitionFor(group string, partitions int32) int32 {
+	if partitions <= 0 {
+		return 0
+	}
 	var h int32
 	for _, u := range utf16.Encode([]rune(group)) {
 		h = 31*h + int32(u)

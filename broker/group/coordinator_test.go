@@ -90,6 +90,9 @@ func TestPartitionForMatchesJava(t *testing.T) {
 		// Characters outside the BMP hash as two UTF-16 units.
 		{"😀", int32((31*0xD83D + 0xDE00) % 50)},
 	}
+	if got := PartitionFor("g", 0); got != 0 {
+		t.Errorf("PartitionFor with no partitions = %d", got)
+	}
 	for _, tt := range tests {
 		if got := PartitionFor(tt.group, 50); got != tt.want {
 			t.Errorf("PartitionFor(%q) = %d, want %d", tt.group, got, tt.want)
