@@ -6,10 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 )
+
+// groupCommitInterval is how often consume -g commits what it has printed
+// (and at exit): a crash re-delivers at most this much.
+const groupCommitInterval = 200 * time.Millisecond
 
 // groupStartOffset maps -o for a group consumer, where it only applies to
 // partitions the group has not committed: start or end.
@@ -27,6 +32,7 @@ func groupStartOffset(s string) (int64, error) {
 // kafka-go's Reader, prints the records of the partitions it is assigned,
 // and commits each record's offset only after the record has been written
 // to the output (flushed), so a crash re-delivers rather than loses.
+// Commits go out every groupCommitInterval and when the command ends.
 // kafka-go's Reader reports empty keys and values as null.
 func runGroupConsume(cmd *cobra.Command, cf *clientFlags, fl *consumeFlags, topic string, bw *bufio.Writer, out *recordWriter) error {
 	if len(fl.partitions) > 0 || fl.exitAtEnd {
@@ -111,6 +117,10 @@ func runGroupConsume(cmd *cobra.Command, cf *clientFlags, fl *consumeFlags, topi
 		defer ccancel()
 		return commit(cctx)
 	}
+	// Commit at most every groupCommitInterval (each commit is a round trip
+	// to the coordinator), and always before returning.
+	tick := time.NewTicker(groupCommitInterval)
+	defer tick.Stop()
 	count := 0
 	for {
 		select {
@@ -124,12 +134,16 @@ func runGroupConsume(cmd *cobra.Command, cf *clientFlags, fl *consumeFlags, topi
 				return final()
 			}
 			if len(msgs) == 0 {
-				if err := commit(ctx); err != nil {
-					if ctx.Err() != nil {
-						return final()
-					}
-					return err
+				if err := bw.Flush(); err != nil {
+					return fmt.Errorf("consume: write output: %w", err)
 				}
+			}
+		case <-tick.C:
+			if err := commit(ctx); err != nil {
+				if ctx.Err() != nil {
+					return final()
+				}
+				return err
 			}
 		case err := <-errc:
 			if ferr := final(); ferr != nil {
