@@ -422,9 +422,8 @@ func TestFollowerFetchCommitsAcksAll(t *testing.T) {
 	if bs := batchesOf(t, got.RecordBatches); len(bs) != 1 || got.HighWatermark != 0 {
 		t.Fatalf("follower fetch: %d batches, HW %d; want the uncommitted batch, HW 0", len(bs), got.HighWatermark)
 	}
-	if n, _ := s.replicas().Waiting(); n != 1 {
-		t.Fatalf("%d produces parked, want the acks=all one", n)
-	}
+	// The append woke the follower before its produce parked: wait for it.
+	pollFor(t, "the acks=all produce to park", func() bool { n, _ := s.replicas().Waiting(); return n == 1 })
 	if c := fetchOne(t, admin, 12, "rep", 0, 0, 1<<20); len(c.RecordBatches) != 0 || c.HighWatermark != 0 {
 		t.Fatalf("a consumer saw %d uncommitted bytes", len(c.RecordBatches))
 	}
