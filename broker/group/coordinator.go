@@ -203,6 +203,7 @@ func (c *Coordinator) Load() error {
 					bad++
 					continue
 				}
+				l.timestamp = time.UnixMilli(r.Timestamp)
 				c.apply(l, now)
 			}
 			if err := it.Err(); err != nil {
@@ -252,7 +253,7 @@ func (c *Coordinator) apply(l loaded, now time.Time) {
 			e = &entry{g: New(l.group, &c.rules, now)}
 			c.groups[l.group] = e
 		}
-		e.g.restore(l.metadata, now)
+		e.g.restore(l.metadata, l.timestamp, now)
 	}
 }
 

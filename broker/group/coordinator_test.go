@@ -464,3 +464,31 @@ func TestRefusedJoinLeavesNoGroup(t *testing.T) {
 		t.Fatalf("groups left behind: %+v", l)
 	}
 }
+
+// TestExpiryAcrossRestart: an Empty group's offsets expire a retention after
+// it became empty, even across a restart in between (the group metadata
+// record written when it emptied carries the time).
+func TestExpiryAcrossRestart(t *testing.T) {
+	st := newMemStore()
+	clock := &fakeClock{now: time.UnixMilli(1_700_000_000_000)}
+	cfg := Config{Partitions: 4, Now: clock.Now, OffsetsRetention: 7 * 24 * time.Hour, MinSessionTimeout: time.Second}
+	c := NewCoordinator(st, cfg)
+	member, gen := joinSync(t, c, "g")
+	if _, err := c.CommitOffsets("g", gen, member, "", []Commit{{TopicPartition{"t", 0}, Offset{Offset: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Leave("g", []LeaveMember{{MemberID: member}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	clock.Add(6 * 24 * time.Hour)
+	c2 := NewCoordinator(st, cfg)
+	defer c2.Close()
+	if err := c2.Load(); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(2 * 24 * time.Hour)
+	if n := c2.ExpireOffsets(); n != 1 {
+		t.Fatalf("expired %d offsets 8 days after the group emptied, want 1", n)
+	}
+}

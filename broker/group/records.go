@@ -157,10 +157,13 @@ func decodeRecord(key, value []byte) (loaded, error) {
 	return out, nil
 }
 
-// restore sets the group's membership from a metadata record read back at
-// startup. A group with members comes back Stable: its members' sessions
-// start now, so members that are gone expire after their session timeout.
-func (g *Group) restore(v *kmsg.GroupMetadataValue, now time.Time) {
+// restore sets the group's membership from a metadata record (appended at
+// written) read back at startup. A group with members comes back Stable: its
+// members' sessions start now, so members that are gone expire after their
+// session timeout. The group has been in its state since the record's
+// CurrentStateTimestamp (v2+) or, in the v1 we write, since the record was
+// written (we write one on every change of state that matters for expiry).
+func (g *Group) restore(v *kmsg.GroupMetadataValue, written, now time.Time) {
 	g.protocolType, g.generation = v.ProtocolType, v.Generation
 	g.protocol, g.leader = "", ""
 	if v.Protocol != nil {
@@ -189,8 +192,11 @@ func (g *Group) restore(v *kmsg.GroupMetadataValue, now time.Time) {
 		g.members[m.ID] = m
 	}
 	g.state, g.stateSince = Empty, now
-	if v.CurrentStateTimestamp > 0 {
+	switch {
+	case v.Version >= 2 && v.CurrentStateTimestamp > 0:
 		g.stateSince = time.UnixMilli(v.CurrentStateTimestamp)
+	case written.After(time.UnixMilli(0)) && written.Before(now):
+		g.stateSince = written
 	}
 	if len(g.members) > 0 {
 		g.state = Stable

@@ -100,7 +100,7 @@ func TestRecordFormats(t *testing.T) {
 	// A static member survives the round trip.
 	l, _ := decodeRecord(seeds[0][0], seeds[0][1])
 	g := New("g", &newHarness(0).rules, time.Now())
-	g.restore(l.metadata, time.Now())
+	g.restore(l.metadata, time.Time{}, time.Now())
 	if g.state != Stable || len(g.static) != 1 || g.static["i"] == "" {
 		t.Fatalf("restored %s with static %v", g.state, g.static)
 	}
@@ -118,7 +118,7 @@ func FuzzDecodeRecord(f *testing.F) {
 			return
 		}
 		g := New(l.group, &newHarness(0).rules, time.Now())
-		g.restore(l.metadata, time.Now())
+		g.restore(l.metadata, time.Time{}, time.Now())
 		_ = g.NextDeadline()
 		_ = groupRecord(g, time.Now())
 	})
