@@ -66,7 +66,9 @@ type groupOffset struct {
 	Partition int    `json:"partition" yaml:"partition"`
 	// CommittedOffset is -1 when the group has committed nothing here.
 	CommittedOffset int64 `json:"committed_offset" yaml:"committed_offset"`
-	LogEndOffset    int64 `json:"log_end_offset" yaml:"log_end_offset"`
+	// LogEndOffset is the high watermark; -1 when the topic or partition
+	// no longer exists (its offsets are still committed).
+	LogEndOffset int64 `json:"log_end_offset" yaml:"log_end_offset"`
 	// Lag is LogEndOffset - CommittedOffset, absent without a commit.
 	Lag      *int64 `json:"lag,omitempty" yaml:"lag,omitempty"`
 	MemberID string `json:"member_id,omitempty" yaml:"member_id,omitempty"`
@@ -174,16 +176,22 @@ func describeGroup(ctx context.Context, cl *adminClient, id string) (groupDescri
 	for _, t := range slices.Sorted(maps.Keys(parts)) {
 		ps := slices.Sorted(maps.Keys(parts[t]))
 		ends, err := listOffsets(ctx, cl, t, ps)
-		if err != nil {
+		gone := errors.Is(err, kafka.UnknownTopicOrPartition)
+		if err != nil && !gone {
 			return d, err
 		}
 		for _, p := range ps {
-			o := groupOffset{Topic: t, Partition: p, CommittedOffset: -1, LogEndOffset: ends[p].end}
+			o := groupOffset{Topic: t, Partition: p, CommittedOffset: -1, LogEndOffset: -1}
+			if e, ok := ends[p]; ok && !gone {
+				o.LogEndOffset = e.end
+			}
 			if c, ok := committed[t][p]; ok {
 				o.CommittedOffset = c
-				lag := max(o.LogEndOffset-c, 0)
-				o.Lag = &lag
-				d.TotalLag += lag
+				if o.LogEndOffset >= 0 {
+					lag := max(o.LogEndOffset-c, 0)
+					o.Lag = &lag
+					d.TotalLag += lag
+				}
 			}
 			if m := owner[t][p]; m != nil {
 				o.MemberID, o.ClientID = m.MemberID, m.ClientID

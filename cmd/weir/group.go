@@ -177,17 +177,20 @@ func writeGroupText(w io.Writer, d groupDescription, wide bool) error {
 		ot = newTable("topic", "partition", "current-offset", "log-end-offset", "lag", "client-id", "member-id")
 	}
 	for _, o := range d.Offsets {
-		cur, lag := "-", "-"
+		cur, end, lag := "-", "-", "-"
 		if o.CommittedOffset >= 0 {
 			cur = fmt.Sprint(o.CommittedOffset)
+		}
+		if o.LogEndOffset >= 0 {
+			end = fmt.Sprint(o.LogEndOffset)
 		}
 		if o.Lag != nil {
 			lag = fmt.Sprint(*o.Lag)
 		}
 		if wide {
-			ot.row(o.Topic, o.Partition, cur, o.LogEndOffset, lag, dash(o.ClientID), dash(o.MemberID))
+			ot.row(o.Topic, o.Partition, cur, end, lag, dash(o.ClientID), dash(o.MemberID))
 		} else {
-			ot.row(o.Topic, o.Partition, cur, o.LogEndOffset, lag, dash(o.ClientID))
+			ot.row(o.Topic, o.Partition, cur, end, lag, dash(o.ClientID))
 		}
 	}
 	return ot.write(w)

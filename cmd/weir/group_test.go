@@ -240,3 +240,37 @@ func TestGroupUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupDescribeDeletedTopic: a group whose topic was deleted still
+// describes; any offset the broker kept for the topic has no log end
+// offset or lag.
+func TestGroupDescribeDeletedTopic(t *testing.T) {
+	b := weirtest.Start(t)
+	topic := uniqueTopic(t)
+	group := "g-" + topic
+	mustCLI(t, b, "", "topic", "create", topic, "-p", "2")
+	mustCLI(t, b, "a\nb\nc\nd\n", "produce", topic, "-p", "0")
+	mustCLI(t, b, "", "consume", topic, "-g", group, "-n", "3")
+	if sum, _ := committedSum(describeJSON(t, b, group), topic); sum != 3 {
+		t.Fatalf("committed %d before the delete, want 3", sum)
+	}
+	mustCLI(t, b, "", "topic", "delete", topic)
+	r := cli(t, b, "", "group", "describe", group, "--format", "json")
+	if r.code == 1 && strings.Contains(r.stderr, "unknown group") {
+		return // the broker dropped the group with its last offsets, as Kafka may
+	}
+	if r.code != 0 {
+		t.Fatalf("describe after the topic was deleted: exit %d, stderr %q", r.code, r.stderr)
+	}
+	var d groupDescription
+	decodeJSON(t, r, &d)
+	t.Logf("offsets after the delete: %+v", d.Offsets)
+	for _, o := range d.Offsets {
+		if o.Topic == topic && (o.LogEndOffset != -1 || o.Lag != nil) {
+			t.Fatalf("offset row of a deleted topic: %+v", o)
+		}
+	}
+	if text := mustCLI(t, b, "", "group", "describe", group).stdout; !strings.Contains(text, "OFFSETS") {
+		t.Fatalf("describe text:\n%s", text)
+	}
+}

@@ -225,3 +225,20 @@ func TestGroupStartOffset(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecodeAssignment decodes a member assignment of 10 topics with
+// 12 partitions each, as `group describe` does per member.
+func BenchmarkDecodeAssignment(b *testing.B) {
+	var tps []topicPartitions
+	for i := range 10 {
+		tps = append(tps, topicPartitions{Topic: "topic-" + string(rune('a'+i)), Partitions: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}})
+	}
+	in := encodeAssignment(1, tps, []byte("user-data"))
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeAssignment(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
