@@ -35,11 +35,16 @@ func handleOffsetCommit(s *Server, r *wire.Request) (wire.Response, error) {
 		instance = *req.InstanceID
 	}
 	im := s.meta.Image()
+	n := 0
+	for _, rt := range req.Topics {
+		n += len(rt.Partitions)
+	}
 	codes := make([][]int16, len(req.Topics))
-	var commits []group.Commit
-	var where [][2]int
+	flat := make([]int16, n)
+	commits := make([]group.Commit, 0, n)
+	where := make([][2]int, 0, n)
 	for i, rt := range req.Topics {
-		codes[i] = make([]int16, len(rt.Partitions))
+		codes[i], flat = flat[:len(rt.Partitions):len(rt.Partitions)], flat[len(rt.Partitions):]
 		t, ok := im.Topic(rt.Topic)
 		for j, rp := range rt.Partitions {
 			if !ok || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
@@ -70,9 +75,11 @@ func handleOffsetCommit(s *Server, r *wire.Request) (wire.Response, error) {
 			codes[w[0]][w[1]] = errorCode(errs[k])
 		}
 	}
+	resp.Topics = make([]kmsg.OffsetCommitResponseTopic, 0, len(req.Topics))
 	for i, rt := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()
 		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.OffsetCommitResponseTopicPartition, 0, len(rt.Partitions))
 		for j, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
 			sp.Partition, sp.ErrorCode = rp.Partition, codes[i][j]

@@ -32,7 +32,7 @@ var ErrBadRecord = errors.New("group: undecodable offsets topic record")
 func offsetKey(group string, tp TopicPartition) []byte {
 	k := kmsg.NewOffsetCommitKey()
 	k.Version, k.Group, k.Topic, k.Partition = 1, group, tp.Topic, tp.Partition
-	return k.AppendTo(nil)
+	return k.AppendTo(make([]byte, 0, 2+2+len(group)+2+len(tp.Topic)+4))
 }
 
 func offsetRecord(group string, tp TopicPartition, o Offset) batch.Record {
@@ -40,7 +40,8 @@ func offsetRecord(group string, tp TopicPartition, o Offset) batch.Record {
 	v.Version = 3
 	v.Offset, v.LeaderEpoch, v.Metadata = o.Offset, o.LeaderEpoch, o.Metadata
 	v.CommitTimestamp = o.CommitTime.UnixMilli()
-	return batch.Record{Key: offsetKey(group, tp), Value: v.AppendTo(nil), Timestamp: o.CommitTime.UnixMilli()}
+	value := v.AppendTo(make([]byte, 0, 2+8+4+2+len(o.Metadata)+8))
+	return batch.Record{Key: offsetKey(group, tp), Value: value, Timestamp: o.CommitTime.UnixMilli()}
 }
 
 func offsetTombstone(group string, tp TopicPartition, now time.Time) batch.Record {
