@@ -13,6 +13,7 @@ package broker
 //     completes (all members joined, or the rebalance timeout).
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -46,8 +47,10 @@ func handleJoinGroup(s *Server, r *wire.Request) (wire.Response, error) {
 	if r.Remote != nil {
 		jr.ClientHost = "/" + hostOf(r.Remote.String())
 	}
+	// The group keeps the metadata past this request: copy it out of the
+	// request frame.
 	for _, p := range req.Protocols {
-		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: p.Metadata})
+		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: bytes.Clone(p.Metadata)})
 	}
 	c.Join(req.Group, jr, func(res group.JoinResult) {
 		r.Respond(wire.Response{Msg: joinResponse(req.Version, res)})

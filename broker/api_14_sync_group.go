@@ -9,6 +9,8 @@ package broker
 //     written to __consumer_offsets.
 
 import (
+	"bytes"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weir-broker/weir/broker/group"
@@ -29,7 +31,7 @@ func handleSyncGroup(s *Server, r *wire.Request) (wire.Response, error) {
 	if len(req.GroupAssignment) > 0 {
 		sr.Assignments = make(map[string][]byte, len(req.GroupAssignment))
 		for _, a := range req.GroupAssignment {
-			sr.Assignments[a.MemberID] = a.MemberAssignment
+			sr.Assignments[a.MemberID] = bytes.Clone(a.MemberAssignment) // kept past the request
 		}
 	}
 	c.Sync(req.Group, sr, func(res group.SyncResult) {
