@@ -44,6 +44,7 @@ func newRootCmd() *cobra.Command {
 		newConsumeCmd(),
 		newClusterCmd(),
 		newBenchCmd(),
+		newOutboxCmd(),
 	)
 	return root
 }
