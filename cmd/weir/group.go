@@ -32,6 +32,31 @@ func newGroupCmd() *cobra.Command {
 	return cmd
 }
 
+// completeGroups completes group ids from the brokers' ListGroups.
+func completeGroups(cf *clientFlags) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		cl, err := cf.client()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		defer cl.Close()
+		ctx, cancel := cf.requestContext(cmd)
+		defer cancel()
+		resp, err := cl.ListGroups(ctx, &kafka.ListGroupsRequest{})
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var ids []string
+		for _, g := range resp.Groups {
+			if strings.HasPrefix(g.GroupID, prefix) {
+				ids = append(ids, g.GroupID)
+			}
+		}
+		slices.Sort(ids)
+		return ids, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
 // groupSummary is the JSON/YAML shape of one `group list` entry.
 type groupSummary struct {
 	Group        string `json:"group" yaml:"group"`
@@ -104,9 +129,10 @@ func newGroupListCmd(cf *clientFlags) *cobra.Command {
 func newGroupDescribeCmd(cf *clientFlags) *cobra.Command {
 	var format *outputFormat
 	cmd := &cobra.Command{
-		Use:   "describe GROUP...",
-		Short: "Show a group's state, members, assignments, committed offsets and lag",
-		Args:  cobra.MinimumNArgs(1),
+		Use:               "describe GROUP...",
+		ValidArgsFunction: completeGroups(cf),
+		Short:             "Show a group's state, members, assignments, committed offsets and lag",
+		Args:              cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := cf.client()
 			if err != nil {
@@ -263,7 +289,8 @@ relative to now (-1h): the first offset at or after that time, or the end.`,
 		Example: `  weir group reset-offsets billing --topic orders --to-earliest
   weir group reset-offsets billing --topic orders --to-datetime -2h --execute
   weir group reset-offsets billing --topic orders -p 0 --shift-by -100 --execute`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeGroups(cf),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec, err := rf.spec(cmd.Flags().Changed, time.Now())
 			if err != nil {
@@ -342,9 +369,10 @@ type groupResult struct {
 func newGroupDeleteCmd(cf *clientFlags) *cobra.Command {
 	var format *outputFormat
 	cmd := &cobra.Command{
-		Use:   "delete GROUP...",
-		Short: "Delete inactive groups and their committed offsets",
-		Args:  cobra.MinimumNArgs(1),
+		Use:               "delete GROUP...",
+		ValidArgsFunction: completeGroups(cf),
+		Short:             "Delete inactive groups and their committed offsets",
+		Args:              cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := cf.client()
 			if err != nil {

@@ -108,6 +108,11 @@ func TestGroupConsumeDescribeResetDelete(t *testing.T) {
 		t.Fatalf("lag after reading everything: %d", d.TotalLag)
 	}
 
+	// Shell completion offers the group (cobra's hidden __complete command).
+	if comp := mustCLI(t, nil, "", "__complete", "group", "describe", "-b", b.Addr(), group[:len(group)-2]).stdout; !strings.Contains(comp, group+"\n") {
+		t.Fatalf("completion of %q:\n%s", group[:len(group)-2], comp)
+	}
+
 	var list []groupSummary
 	decodeJSON(t, mustCLI(t, b, "", "group", "list", "--format", "json"), &list)
 	if i := slices.IndexFunc(list, func(s groupSummary) bool { return s.Group == group }); i < 0 || list[i].State != "Empty" || list[i].Members != 0 {
