@@ -140,6 +140,7 @@ func startProcess(t *testing.T, name string, cmd *exec.Cmd) <-chan struct{} {
 	t.Helper()
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

@@ -177,6 +177,7 @@ func (g *groupRun) start(kind, name, instance string) *memberProc {
 	default:
 		g.t.Fatalf("unknown member kind %q", kind)
 	}
+	cmd.SysProcAttr = childProcAttr()
 	m := &memberProc{name: name, cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = m.stderr
 	stdout, err := cmd.StdoutPipe()
