@@ -23,9 +23,10 @@ import (
 type testDB struct {
 	dialect projection.Dialect
 	db      *sql.DB
+	dsn     string
 }
 
-func openSQLite(t testing.TB) *sql.DB {
+func openSQLite(t testing.TB) testDB {
 	t.Helper()
 	dsn := "file:" + filepath.Join(t.TempDir(), "test.db") + "?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
@@ -33,17 +34,18 @@ func openSQLite(t testing.TB) *sql.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return db
+	return testDB{projection.SQLite, db, dsn}
 }
 
-func openPostgres(t testing.TB) *sql.DB {
+func openPostgres(t testing.TB) testDB {
 	t.Helper()
-	db, err := sql.Open("pgx", pgtest.Start(t).DSN(t))
+	dsn := pgtest.Start(t).DSN(t)
+	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return db
+	return testDB{projection.Postgres, db, dsn}
 }
 
 // eachDB runs fn against a fresh SQLite and a fresh PostgreSQL database,
@@ -56,8 +58,8 @@ func eachDB(t *testing.T, fn func(t *testing.T, d testDB)) {
 		}
 		fn(t, d)
 	}
-	t.Run("sqlite", func(t *testing.T) { run(t, testDB{projection.SQLite, openSQLite(t)}) })
-	t.Run("postgres", func(t *testing.T) { run(t, testDB{projection.Postgres, openPostgres(t)}) })
+	t.Run("sqlite", func(t *testing.T) { run(t, openSQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { run(t, openPostgres(t)) })
 }
 
 // balances is the test projection: each record is key=account,
@@ -228,7 +230,7 @@ func (e *env) produceMany(t testing.TB, topic string, partitions, n, keys int) [
 }
 
 // ends returns the position of the last record of each partition.
-func ends(msgs []kafka.Message, partitions int, e *env, t testing.TB, topic string) projection.Position {
+func ends(partitions int, e *env, t testing.TB, topic string) projection.Position {
 	t.Helper()
 	pos := projection.Position{}
 	resp, err := e.client.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: lastOffsets(partitions)}})
