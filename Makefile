@@ -4,7 +4,7 @@ PKGS     := ./...
 # Packages whose tests are fast enough to run under the race detector.
 RACE_PKGS := ./log/...
 
-.PHONY: all build check deps lint test test-race compat fuzz bench clean
+.PHONY: all build check deps lint test test-race compat fuzz bench clean consumer-soak
 
 all: build
 
@@ -41,6 +41,12 @@ fuzz:
 ## bench: the benchmarks recorded in docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./log/...
+
+## consumer-soak: consumer/projection's heavy tests at full size (1,000,000
+## events over 12 partitions, 100 worker kills, 10,000 WaitFor rounds);
+## `make test` runs them scaled down.
+consumer-soak:
+	WEIR_CONSUMER_SOAK=1 $(GO) test -count=1 -timeout 4h -v -run 'TestKilledAndScaledWorkers|TestWaitForSeesTheRow' ./consumer/projection
 
 clean:
 	rm -rf bin
