@@ -10,6 +10,15 @@
 // and that acknowledged messages survive SIGTERM + restart and, with
 // --fsync always, kill -9.
 //
+// The group tests run several member processes per client (compat/groupmember
+// for franz-go and sarama, Python scripts for the others) in one group and
+// check single ownership of every partition, takeover after kill -9 within
+// the session timeout, at-least-once processing, committed offsets that never
+// move backwards, static membership (KIP-345) without a rebalance, offsets
+// recovered after a broker restart, kcat -G and kafka-python groups, and that
+// Burrow 1.2.1 (with its own ZooKeeper, started by the test on 127.0.0.1)
+// reads the group's lag from __consumer_offsets.
+//
 // The non-Go clients are driven by the Python scripts in this directory,
 // run with /usr/bin/python3 (Debian's packages python3-confluent-kafka and
 // python3-kafka), and by the kcat binary; scripts/install-test-deps.sh
@@ -21,5 +30,6 @@
 // itself); the tests that need to restart the broker or read its data
 // directory are then skipped with the reason.
 //
-// The package holds no code outside its tests.
+// The package holds no code outside its tests; compat/groupmember is the
+// helper program the group tests run as member processes.
 package compat
