@@ -1,0 +1,78 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/weir-broker/weir/cmd/weir/weirtest"
+	"github.com/weir-broker/weir/consumer"
+)
+
+// ExampleConsumer consumes a topic in a group, one record at a time, with
+// retries and a dead-letter topic, and stops gracefully.
+func ExampleConsumer() {
+	b, err := weirtest.New() // a real `weir serve` on 127.0.0.1
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer b.Close()
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	ctx := context.Background()
+	cl := &kafka.Client{Addr: kafka.TCP(b.Addr()), Transport: tr}
+	if _, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: "orders", NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addr()), Topic: "orders", BatchTimeout: time.Millisecond, Transport: tr}
+	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("o1"), Value: []byte("created")}, kafka.Message{Key: []byte("o1"), Value: []byte("paid")}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	w.Close()
+
+	runCtx, stop := context.WithCancel(ctx)
+	seen := 0
+	c, err := consumer.New(consumer.Config{
+		Brokers:         []string{b.Addr()},
+		GroupID:         "billing",
+		Topics:          []string{"orders"},
+		DeadLetterTopic: "orders.dlq",
+		Logger:          quiet,
+		Handler: func(ctx context.Context, m kafka.Message) error {
+			fmt.Printf("%s %s\n", m.Key, m.Value)
+			if seen++; seen == 2 {
+				stop() // Run finishes in-flight work, commits and returns
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := c.Run(runCtx); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// o1 created
+	// o1 paid
+}
+
+// ExampleBackoff_Delay shows the delays before the retries of a record,
+// without jitter (r = 0).
+func ExampleBackoff_Delay() {
+	b := consumer.Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2}
+	for n := 1; n <= 5; n++ {
+		fmt.Println(b.Delay(n, 0))
+	}
+	// Output:
+	// 100ms
+	// 200ms
+	// 400ms
+	// 800ms
+	// 1s
+}
