@@ -4,7 +4,7 @@ PKGS     := ./...
 # Packages whose tests are fast enough to run under the race detector.
 RACE_PKGS := ./log/...
 
-.PHONY: all build check deps lint test test-race compat fuzz bench clean consumer-soak
+.PHONY: all build check deps lint test test-race compat fuzz bench clean consumer-soak outbox-soak
 
 all: build
 
@@ -47,6 +47,12 @@ bench:
 ## `make test` runs them scaled down.
 consumer-soak:
 	WEIR_CONSUMER_SOAK=1 $(GO) test -count=1 -timeout 4h -v -run 'TestKilledAndScaledWorkers|TestWaitForSeesTheRow' ./consumer/projection
+
+## outbox-soak: the outbox relay's scenarios at full size (32 writers, 100,000
+## rows over 1,000 aggregates, a 10 s open transaction, 50 relay kills);
+## `make test` runs them scaled down.
+outbox-soak:
+	WEIR_OUTBOX_SOAK=1 $(GO) test -count=1 -timeout 2h -v -run 'TestConcurrentWritersCommitOrder|TestKill9RelayDuringLoad' ./outbox/postgres
 
 clean:
 	rm -rf bin
