@@ -1,0 +1,74 @@
+package consumer_test
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/weir-broker/weir/consumer"
+)
+
+// BenchmarkConsume reads the same pre-produced records (4 partitions, 100
+// byte values) with this package's Consumer and with a bare kafka-go group
+// Reader, in the same run; each iteration is a new group reading all of
+// them from offset 0. The metric records/s compares the two.
+func BenchmarkConsume(b *testing.B) {
+	e := newEnv(b)
+	const topic, parts, n, size = "bench", 4, 40_000, 100
+	e.createTopic(b, topic, parts)
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Key: []byte(strconv.Itoa(i % 1000)), Value: make([]byte, size)}
+	}
+	for i := 0; i < n; i += 5000 {
+		e.produce(b, topic, msgs[i:i+5000]...)
+	}
+	group := 0
+	b.Run("consumer", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(n * size)
+		for b.Loop() {
+			group++
+			var got atomic.Int64
+			ctx, cancel := context.WithCancel(context.Background())
+			cfg := fastConfig(e.b.Addr(), "bench-c"+strconv.Itoa(group), topic)
+			cfg.CommitInterval = time.Second
+			cfg.Handler = func(context.Context, kafka.Message) error {
+				if got.Add(1) == n {
+					cancel()
+				}
+				return nil
+			}
+			c, err := consumer.New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := c.Run(ctx); err != nil {
+				b.Fatal(err)
+			}
+			cancel()
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	})
+	b.Run("kafka-go-reader", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(n * size)
+		for b.Loop() {
+			group++
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{e.b.Addr()}, GroupID: "bench-r" + strconv.Itoa(group), Topic: topic,
+				StartOffset: kafka.FirstOffset, CommitInterval: time.Second, MaxWait: 50 * time.Millisecond, HeartbeatInterval: 200 * time.Millisecond})
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			for range n {
+				if _, err := r.ReadMessage(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cancel()
+			r.Close()
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	})
+}
