@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -45,7 +44,10 @@ type env struct {
 	src  *postgres.Source
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvB(t) }
+
+// newEnvB is newEnv for tests and benchmarks.
+func newEnvB(t testing.TB) *env {
 	t.Helper()
 	dsn := pgtest.Start(t).DSN(t)
 	ctx := context.Background()
@@ -83,7 +85,10 @@ func (e *env) write(t *testing.T, msgs ...outbox.Message) {
 
 // startRelay runs a relay in the background until the test ends (or the
 // returned stop is called).
-func startRelay(t *testing.T, cfg outbox.Config) (stop func()) {
+func startRelay(t *testing.T, cfg outbox.Config) (stop func()) { return startRelayB(t, cfg) }
+
+// startRelayB is startRelay for tests and benchmarks.
+func startRelayB(t testing.TB, cfg outbox.Config) (stop func()) {
 	t.Helper()
 	r, err := outbox.NewRelay(cfg)
 	if err != nil {
@@ -204,20 +209,24 @@ func pending(e *env) func() (bool, error) {
 	}
 }
 
-func newBroker(t *testing.T, opts ...weirtest.Option) *weirtest.Broker {
+func newBroker(t testing.TB, opts ...weirtest.Option) *weirtest.Broker {
 	t.Helper()
 	return weirtest.Start(t, opts...)
 }
 
 func relayConfig(t *testing.T, e *env, b *weirtest.Broker) outbox.Config {
+	cfg := relayConfigB(e, outbox.NewKafkaPublisher([]string{b.Addr()}, 5*time.Second))
+	cfg.Logger = slog.New(slog.NewTextHandler(tWriter{t}, nil))
+	return cfg
+}
+
+// relayConfigB is the relay configuration of the tests, without logging.
+func relayConfigB(e *env, pub outbox.Publisher) outbox.Config {
 	return outbox.Config{
-		Logger: slog.New(slog.NewTextHandler(tWriter{t}, nil)),
-		Source: e.src, Publisher: outbox.NewKafkaPublisher([]string{b.Addr()}, 5*time.Second),
+		Source: e.src, Publisher: pub,
 		PollInterval: 200 * time.Millisecond, Backoff: outbox.Backoff{Base: 20 * time.Millisecond, Max: 500 * time.Millisecond},
 	}
 }
-
-var errStop = errors.New("stop")
 
 func poolFor(t *testing.T, dsn string) *pgxpool.Pool {
 	t.Helper()
@@ -230,7 +239,7 @@ func poolFor(t *testing.T, dsn string) *pgxpool.Pool {
 }
 
 // tWriter sends log lines to the test log.
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
