@@ -176,8 +176,10 @@ func (r *Relay) lead(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := r.round(ctx, rows); err != nil {
-			return err
+		if wait := r.round(ctx, rows); wait > 0 {
+			if !sleep(ctx, wait) {
+				return nil
+			}
 		}
 	}
 	return nil
@@ -213,8 +215,9 @@ func (r *Relay) stats(ctx context.Context) {
 // round publishes rows, grouped by key: each key's rows go out in seq order
 // with one publish in flight per key, keys in parallel. It finishes even
 // when ctx ends (bounded by PublishTimeout per call), so claimed rows are
-// either acknowledged and deleted or left in the table.
-func (r *Relay) round(ctx context.Context, rows []Row) error {
+// either acknowledged and deleted or left in the table. It returns how long
+// to back off before the next round (zero when nothing failed).
+func (r *Relay) round(ctx context.Context, rows []Row) time.Duration {
 	var order []string
 	byKey := map[string][]Row{}
 	for _, row := range rows {
@@ -225,21 +228,30 @@ func (r *Relay) round(ctx context.Context, rows []Row) error {
 	}
 	rctx := context.WithoutCancel(ctx)
 	sem := make(chan struct{}, r.cfg.Parallelism)
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		waitMu  sync.Mutex
+		backoff time.Duration
+	)
 	for _, k := range order {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			r.publishKey(rctx, byKey[k])
+			if d := r.publishKey(rctx, byKey[k]); d > 0 {
+				waitMu.Lock()
+				backoff = max(backoff, d)
+				waitMu.Unlock()
+			}
 		})
 	}
 	wg.Wait()
-	return nil
+	return backoff
 }
 
 // publishKey publishes one key's rows in order, stopping at the first
-// failure (the rest wait for the next round, keeping the key's order).
-func (r *Relay) publishKey(ctx context.Context, rows []Row) {
+// failure (the rest wait for the next round, keeping the key's order). It
+// returns the backoff a transient failure asks for.
+func (r *Relay) publishKey(ctx context.Context, rows []Row) time.Duration {
 	single := false
 	for len(rows) > 0 {
 		n := len(rows)
@@ -252,7 +264,7 @@ func (r *Relay) publishKey(ctx context.Context, rows []Row) {
 			if err != nil {
 				if i == 0 {
 					r.reject(ctx, &rows[0], err)
-					return
+					return 0
 				}
 				n = i
 				break
@@ -270,13 +282,13 @@ func (r *Relay) publishKey(ctx context.Context, rows []Row) {
 					continue
 				}
 				r.reject(ctx, &rows[0], err)
-				return
+				return 0
 			}
 			r.mu.Lock()
 			d := r.breaker.Failure(time.Now())
 			r.mu.Unlock()
 			r.cfg.Logger.Warn("outbox relay: publish failed", "err", err, "retry_in", d)
-			return
+			return d
 		}
 		r.mu.Lock()
 		r.breaker.Success()
@@ -290,11 +302,12 @@ func (r *Relay) publishKey(ctx context.Context, rows []Row) {
 		if err := r.cfg.Source.Delete(ctx, seqs); err != nil {
 			// Published but not deleted: the rows go out again (at-least-once).
 			r.cfg.Logger.Warn("outbox relay: delete published rows", "err", err)
-			return
+			return r.cfg.Backoff.Delay(0)
 		}
 		r.m.published.Add(float64(n))
 		rows = rows[n:]
 	}
+	return 0
 }
 
 // reject counts a broker rejection of row, parking it at ParkAfter.

@@ -47,6 +47,9 @@ func NewLock(dsn string, key int64, lease time.Duration) *Lock {
 // Acquire implements outbox.Fence: it polls pg_try_advisory_lock every
 // Lease/4 until it holds the lock.
 func (l *Lock) Acquire(ctx context.Context) error {
+	if _, err := pgx.ParseConfig(l.dsn); err != nil {
+		return fmt.Errorf("outbox/postgres: lock: %w", err)
+	}
 	for {
 		ok, err := l.try(ctx)
 		if ok {
