@@ -15,8 +15,10 @@ package broker
 //     high watermark passes every appended batch, at most TimeoutMillis.
 //   - Internal topics (__consumer_offsets) refuse client produces
 //     (INVALID_TOPIC_EXCEPTION).
-//   - Transactional batches are refused (INVALID_TXN_STATE) until
-//     transactions exist; control batches from producers are INVALID_RECORD.
+//   - A transactional batch must carry the request's TransactionalID and
+//     go to a partition added to that id's ongoing transaction, else
+//     INVALID_TXN_STATE (txn.go); control batches from producers are
+//     INVALID_RECORD.
 //   - An idempotent retry of a batch still cached answers the original
 //     base offset (log.AppendResult.Duplicate).
 
@@ -65,8 +67,11 @@ func handleProduce(s *Server, r *wire.Request) (wire.Response, error) {
 				p, err = s.dataPartition(rt.Topic, rp.Partition, true)
 			}
 			if err == nil {
-				var res appendOutcome
-				res, err = appendRecords(p, rp.Records, req.Acks)
+				res := appendOutcome{base: -1, last: -1, appendTime: -1, logStart: -1}
+				err = s.checkTxnProduce(req.TransactionID, rt.Topic, rp.Partition, rp.Records, func() (err error) {
+					res, err = appendRecords(p, rp.Records, req.Acks)
+					return err
+				})
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.base, res.appendTime, res.logStart
 				if err == nil && req.Acks == -1 {
 					waits = append(waits, ackWait{topic: len(resp.Topics), part: len(st.Partitions), p: p, last: res.last})

@@ -7,10 +7,11 @@ package broker
 //     13+ names topics by id (KIP-516) and is not served.
 //   - Sessions are declined: every response carries SessionID 0 and no
 //     error, and every request is served as a full fetch.
-//   - Consumers read committed data only: up to the high watermark, which
-//     is also the last stable offset while there are no transactions
-//     (read_committed and read_uncommitted read the same);
-//     AbortedTransactions is empty.
+//   - Consumers read committed data only: up to the high watermark
+//     (read_uncommitted) or up to the last stable offset, the first offset
+//     of the oldest open transaction (read_committed, IsolationLevel 1),
+//     which then also gets the aborted transactions overlapping the data
+//     returned (txn.go). With no open transaction both read the same.
 //   - A fetch starts at the batch that contains FetchOffset and returns
 //     whole batches within PartitionMaxBytes and MaxBytes, except that the
 //     first batch of the response is whole even when larger (KIP-74).
@@ -117,8 +118,9 @@ func (o *fetchOp) read() (*fetchBody, int64, bool) {
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-			rr, err := o.readPartition(rt.Topic, rp, budget-total, total == 0)
+			rr, aborted, err := o.readPartition(rt.Topic, rp, budget-total, total == 0)
 			if err == nil {
+				sp.AbortedTransactions = appendAborted(sp.AbortedTransactions, aborted)
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
 				if rr.Log != nil {
 					for _, g := range rr.Log.Regions {
@@ -148,31 +150,36 @@ func (o *fetchOp) read() (*fetchBody, int64, bool) {
 // PartitionMaxBytes). Only the first partition that returns data may exceed
 // the limit with a single whole batch (KIP-74); a later one whose first batch
 // does not fit returns none.
-func (o *fetchOp) readPartition(topic string, rp kmsg.FetchRequestTopicPartition, limit int64, first bool) (replica.ReadResult, error) {
+func (o *fetchOp) readPartition(topic string, rp kmsg.FetchRequestTopicPartition, limit int64, first bool) (replica.ReadResult, []log.AbortedTxn, error) {
 	p, err := o.s.dataPartition(topic, rp.Partition, false)
 	if err == nil && o.req.Version >= 9 {
 		err = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
 	}
 	if err != nil {
-		return replica.ReadResult{}, err
+		return replica.ReadResult{}, nil, err
 	}
 	maxBytes := min(int64(rp.PartitionMaxBytes), limit)
 	if first {
 		maxBytes = max(maxBytes, 1)
 	}
 	var r replica.ReadResult
-	if o.req.ReplicaID >= 0 {
+	var aborted []log.AbortedTxn
+	switch {
+	case o.req.ReplicaID >= 0:
 		r, err = p.ReadReplica(o.req.ReplicaID, rp.FetchOffset, int(max(maxBytes, 0)))
-	} else {
+	case o.req.IsolationLevel == 1:
+		r, aborted, err = p.ReadCommitted(rp.FetchOffset, int(max(maxBytes, 0)))
+	default:
 		r, err = p.Read(rp.FetchOffset, int(max(maxBytes, 0)))
 	}
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
 	if !first && r.Bytes() > maxBytes {
 		r.Release()
+		aborted = nil
 	}
-	return r, nil
+	return r, aborted, nil
 }
 
 // checkLeaderEpoch compares a client's view of the leader epoch with the

@@ -7,8 +7,9 @@ package broker
 //   - Every group's coordinator is the leader of its partition of
 //     __consumer_offsets (abs(javaHashCode(group)) % partitions): on one
 //     node, this node. An empty group id is valid, as in Kafka.
-//   - There is no transaction coordinator yet: key type 1 answers
-//     COORDINATOR_NOT_AVAILABLE; other key types INVALID_REQUEST.
+//   - A transactional id's coordinator (key type 1) is the leader of its
+//     partition of __transaction_state, created on the first such request
+//     (txn.go); other key types are INVALID_REQUEST.
 
 import (
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weir-broker/weir/broker/group"
+	"github.com/weir-broker/weir/broker/txn"
 	"github.com/weir-broker/weir/broker/wire"
 )
 
@@ -44,19 +46,25 @@ func (s *Server) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorR
 		out.ErrorMessage = kmsg.StringPtr(err.Error())
 		return out
 	}
+	topic := group.Topic
+	var p int32
 	switch keyType {
 	case 0:
+		c, err := s.coordinator()
+		if err != nil {
+			return fail(err)
+		}
+		p = group.PartitionFor(key, c.Partitions())
 	case 1:
-		return fail(fmt.Errorf("%w: transactions are not supported", kerr.CoordinatorNotAvailable))
+		c, err := s.txnCoordinator()
+		if err != nil {
+			return fail(err)
+		}
+		topic, p = txn.Topic, txn.PartitionFor(key, c.Partitions())
 	default:
 		return fail(fmt.Errorf("%w: unknown coordinator key type %d", kerr.InvalidRequest, keyType))
 	}
-	c, err := s.coordinator()
-	if err != nil {
-		return fail(err)
-	}
-	p := group.PartitionFor(key, c.Partitions())
-	t, ok := s.meta.Image().Topic(group.Topic)
+	t, ok := s.meta.Image().Topic(topic)
 	if !ok || int(p) >= len(t.Partitions) {
 		return fail(kerr.CoordinatorNotAvailable)
 	}

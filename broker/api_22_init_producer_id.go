@@ -9,13 +9,13 @@ package broker
 //     therefore answered with a fresh id, which clients accept). Ids are
 //     unique across restarts: the replica manager persists the block it
 //     hands them from.
-//   - With a transactional id: transactions do not exist yet, so the answer
-//     is TRANSACTIONAL_ID_AUTHORIZATION_FAILED, a non-retriable error that
-//     stops a transactional producer at once instead of letting it retry
-//     against a coordinator that will never come.
+//   - With a transactional id the transaction coordinator answers
+//     (txn.go): a new id gets a producer id at epoch 0; a known one has its
+//     open transaction aborted and its epoch bumped, which fences the older
+//     producer (PRODUCER_FENCED on its next request). An empty
+//     transactional id is an idempotent producer, as in Kafka.
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weir-broker/weir/broker/wire"
@@ -25,8 +25,12 @@ func handleInitProducerID(s *Server, r *wire.Request) (wire.Response, error) {
 	req := r.Msg.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+	if req.TransactionalID != nil && *req.TransactionalID != "" {
+		c, err := s.txnCoordinator()
+		if err == nil {
+			resp.ProducerID, resp.ProducerEpoch, err = c.InitProducerID(*req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch)
+		}
+		resp.ErrorCode = errorCode(err)
 		return wire.Response{Msg: resp}, nil
 	}
 	id, err := s.replicas().NextProducerID()

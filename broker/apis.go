@@ -45,6 +45,10 @@ func apiTable() []api {
 		{key: 20, min: 1, max: 6, handle: handleDeleteTopics},
 		{key: 21, min: 0, max: 2, handle: handleDeleteRecords},
 		{key: 22, min: 0, max: 4, handle: handleInitProducerID},
+		{key: 24, min: 0, max: 3, handle: handleAddPartitionsToTxn},
+		{key: 25, min: 0, max: 3, handle: handleAddOffsetsToTxn},
+		{key: 26, min: 0, max: 3, handle: handleEndTxn},
+		{key: 28, min: 0, max: 3, handle: handleTxnOffsetCommit},
 		{key: 32, min: 1, max: 4, handle: handleDescribeConfigs},
 		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
 		{key: 35, min: 0, max: 4, handle: handleDescribeLogDirs},
@@ -53,6 +57,8 @@ func apiTable() []api {
 		{key: 44, min: 0, max: 1, handle: handleIncrementalAlterConfigs},
 		{key: 47, min: 0, max: 0, handle: handleOffsetDelete},
 		{key: 60, min: 0, max: 1, handle: handleDescribeCluster},
+		{key: 65, min: 0, max: 0, handle: handleDescribeTransactions},
+		{key: 66, min: 0, max: 0, handle: handleListTransactions},
 	}
 }
 

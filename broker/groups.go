@@ -12,6 +12,7 @@ import (
 
 	"github.com/weir-broker/weir/broker/group"
 	"github.com/weir-broker/weir/broker/replica"
+	"github.com/weir-broker/weir/broker/txn"
 	"github.com/weir-broker/weir/log/batch"
 )
 
@@ -33,12 +34,15 @@ type GroupConfig struct {
 	// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms
 	// (10 min).
 	OffsetsRetentionCheckInterval time.Duration
+	// Transactions configures the transaction coordinator (txn.go).
+	Transactions TransactionConfig
 }
 
 // serverExt holds the parts of the Server built in the groups files.
 type serverExt struct {
 	groups *group.Coordinator
 	maint  *maintenance
+	txns   txnShell // the transaction coordinator (txn.go)
 }
 
 // offsetsTopicConfigs are the configs of the offsets topic (Kafka's
@@ -65,7 +69,7 @@ func (s *Server) openGroups() error {
 		}
 	}
 	gc := s.cfg.Groups
-	c := group.NewCoordinator(offsetsStore{s}, group.Config{
+	c := group.NewCoordinator(offsetsStore{s: s}, group.Config{
 		Partitions:             int32(len(t.Partitions)),
 		InitialRebalanceDelay:  gc.InitialRebalanceDelay,
 		MinSessionTimeout:      gc.MinSessionTimeout,
@@ -89,6 +93,7 @@ func (s *Server) startGroups() {
 	if s.ext.groups != nil {
 		s.ext.groups.Start()
 	}
+	s.startTxns()
 	s.ext.maint = startMaintenance(s)
 }
 
@@ -98,6 +103,7 @@ func (s *Server) closeGroups() {
 	if s.ext.maint != nil {
 		s.ext.maint.close()
 	}
+	s.closeTxns()
 	if s.ext.groups != nil {
 		_ = s.ext.groups.Close()
 	}
@@ -113,20 +119,30 @@ func (s *Server) coordinator() (*group.Coordinator, error) {
 }
 
 // isInternalTopic reports whether clients may not produce to a topic.
-func isInternalTopic(name string) bool { return name == group.Topic }
+func isInternalTopic(name string) bool { return name == group.Topic || name == txn.Topic }
 
 // offsetsStore is the coordinator's group.Store: the partitions of the
 // offsets topic through the replica layer.
-type offsetsStore struct{ s *Server }
+type offsetsStore struct {
+	s     *Server
+	topic string // "" is the offsets topic; the transaction coordinator uses its own
+}
+
+func (o offsetsStore) name() string {
+	if o.topic == "" {
+		return group.Topic
+	}
+	return o.topic
+}
 
 func (o offsetsStore) partition(p int32) (*replica.Partition, error) {
 	rm := o.s.replicas()
 	if rm == nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}
-	part, ok := rm.Partition(group.Topic, p)
+	part, ok := rm.Partition(o.name(), p)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s-%d is not on this broker", kerr.NotCoordinator, group.Topic, p)
+		return nil, fmt.Errorf("%w: %s-%d is not on this broker", kerr.NotCoordinator, o.name(), p)
 	}
 	return part, nil
 }
@@ -149,7 +165,7 @@ func (o offsetsStore) Append(p int32, batches []byte) error {
 	if !done {
 		// Replicated offsets topics need a wait on the high watermark; a
 		// single node never gets here.
-		return fmt.Errorf("%w: %s-%d: offset %d not yet replicated", kerr.RequestTimedOut, group.Topic, p, res.LastOffset)
+		return fmt.Errorf("%w: %s-%d: offset %d not yet replicated", kerr.RequestTimedOut, o.name(), p, res.LastOffset)
 	}
 	return nil
 }
@@ -165,7 +181,7 @@ func (o offsetsStore) Scan(p int32, fn func(b batch.Batch) error) error {
 	for {
 		r, err := part.Read(offset, 1<<20)
 		if err != nil {
-			return fmt.Errorf("broker: read %s-%d at %d: %w", group.Topic, p, offset, err)
+			return fmt.Errorf("broker: read %s-%d at %d: %w", o.name(), p, offset, err)
 		}
 		if r.Log == nil {
 			return nil
@@ -174,7 +190,7 @@ func (o offsetsStore) Scan(p int32, fn func(b batch.Batch) error) error {
 		_, err = r.Log.WriteTo(&buf)
 		r.Release()
 		if err != nil {
-			return fmt.Errorf("broker: read %s-%d at %d: %w", group.Topic, p, offset, err)
+			return fmt.Errorf("broker: read %s-%d at %d: %w", o.name(), p, offset, err)
 		}
 		next := offset
 		for rest := buf.Bytes(); len(rest) > 0; {
@@ -184,7 +200,7 @@ func (o offsetsStore) Scan(p int32, fn func(b batch.Batch) error) error {
 			}
 			b, err := batch.Parse(rest[:n])
 			if err != nil {
-				return fmt.Errorf("broker: %s-%d: %w", group.Topic, p, err)
+				return fmt.Errorf("broker: %s-%d: %w", o.name(), p, err)
 			}
 			if b.NextOffset() > offset {
 				if err := fn(b); err != nil {
@@ -195,7 +211,7 @@ func (o offsetsStore) Scan(p int32, fn func(b batch.Batch) error) error {
 			rest = rest[n:]
 		}
 		if next == offset {
-			return fmt.Errorf("broker: %s-%d: no progress reading at %d", group.Topic, p, offset)
+			return fmt.Errorf("broker: %s-%d: no progress reading at %d", o.name(), p, offset)
 		}
 		offset = next
 	}

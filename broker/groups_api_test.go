@@ -69,7 +69,11 @@ func TestGroupAPIsRaw(t *testing.T) {
 	}
 	fct := kmsg.NewPtrFindCoordinatorRequest()
 	fct.Version, fct.CoordinatorType, fct.CoordinatorKey = 1, 1, "txn"
-	wantCode(t, "transaction coordinator", rt(fct).(*kmsg.FindCoordinatorResponse).ErrorCode, kerr.CoordinatorNotAvailable)
+	rtx := rt(fct).(*kmsg.FindCoordinatorResponse)
+	wantCode(t, "transaction coordinator", rtx.ErrorCode, nil)
+	if rtx.NodeID != 1 {
+		t.Fatalf("transaction coordinator %+v", rtx)
+	}
 
 	// JoinGroup v4: MEMBER_ID_REQUIRED, then the join with the id.
 	j := rt(joinReq(4, "g", "")).(*kmsg.JoinGroupResponse)

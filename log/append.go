@@ -169,6 +169,7 @@ func (p *Partition) appendLocked(b []byte, nb int, o AppendOptions) (AppendResul
 	}
 	if ledger != nil {
 		p.producers = ledger
+		observeTxns(&p.txns, b)
 	}
 	if o.KeepOffsets {
 		for pos := 0; pos < len(b); {

@@ -69,8 +69,9 @@ type Partition struct {
 	cfg         Config
 	failed      error // sticky: set when a write could not be undone
 	producers   *producerLedger
-	idxBuf      []byte // scratch for index flushes
-	unflushed   int64  // messages appended since the last fsync
+	txns        txnState // open and aborted transactions (txn.go)
+	idxBuf      []byte   // scratch for index flushes
+	unflushed   int64    // messages appended since the last fsync
 	oldestDirty time.Time
 
 	cleanMu sync.Mutex // serialises Compact (cleaner.go)

@@ -218,6 +218,9 @@ func (p *Partition) recover() error {
 	if err := p.rebuildProducers(snapshots, leo); err != nil {
 		return err
 	}
+	if err := p.rebuildTxns(); err != nil {
+		return err
+	}
 	if marker {
 		if err := p.fs.Remove(filepath.Join(p.dir, cleanShutdownMarker)); err != nil {
 			return fmt.Errorf("log: remove clean-shutdown marker: %w", err)

@@ -76,7 +76,10 @@ func (p *Partition) Truncate(offset int64) error {
 		return err
 	}
 	slices.Sort(snaps)
-	return p.rebuildProducers(snaps, leo)
+	if err := p.rebuildProducers(snaps, leo); err != nil {
+		return err
+	}
+	return p.rebuildTxns()
 }
 
 // truncateFully drops every segment and restarts the log at offset.

@@ -98,9 +98,10 @@ func (p *Partition) SetConfig(c Config) error {
 // to consumers.
 func (p *Partition) HighWatermark() int64 { return p.hw.Load() }
 
-// LastStableOffset is the offset below which no transaction is open. With no
-// transactions it equals the high watermark.
-func (p *Partition) LastStableOffset() int64 { return p.hw.Load() }
+// LastStableOffset is the offset below which no transaction is open: the
+// first offset of the oldest open transaction, or the high watermark if
+// that is smaller. With no open transaction it equals the high watermark.
+func (p *Partition) LastStableOffset() int64 { return lastStable(p.log, p.hw.Load()) }
 
 // LogStartOffset is the first offset still in the log.
 func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
@@ -232,9 +233,6 @@ func checkBatches(records []byte, cfg *Config) error {
 		if b.IsControl() {
 			return &batch.Error{Reason: batch.ReasonControl, Detail: "control batch from a producer"}
 		}
-		if b.IsTransactional() {
-			return ErrTransactionsUnsupported
-		}
 		rest = rest[n:]
 	}
 	return nil
@@ -272,7 +270,7 @@ func (r *ReadResult) Release() {
 // log.ErrOffsetOutOfRange; one at or past the high watermark, or a maxBytes
 // of 0 or less, returns no batches, only the offsets.
 func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
-	return p.read(offset, maxBytes, false)
+	return p.read(offset, maxBytes, false, false)
 }
 
 // ReadReplica serves a follower's fetch: the follower's log end offset is
@@ -284,18 +282,19 @@ func (p *Partition) ReadReplica(replicaID int32, offset int64, maxBytes int) (Re
 	if !p.closed.Load() && offset >= p.log.LogStartOffset() && offset <= p.log.LogEndOffset() {
 		p.UpdateFollower(replicaID, offset)
 	}
-	return p.read(offset, maxBytes, true)
+	return p.read(offset, maxBytes, true, false)
 }
 
-// read reads from offset up to the high watermark, or up to the log end
-// offset for a follower.
-func (p *Partition) read(offset int64, maxBytes int, follower bool) (ReadResult, error) {
+// read reads from offset up to the high watermark, up to the last stable
+// offset for a read_committed consumer, or up to the log end offset for a
+// follower.
+func (p *Partition) read(offset int64, maxBytes int, follower, committed bool) (ReadResult, error) {
 	if p.closed.Load() {
 		return ReadResult{}, fmt.Errorf("replica: %s: %w", p.tp, ErrPartitionClosed)
 	}
 	hw := p.hw.Load()
 	leo := p.log.LogEndOffset()
-	r := ReadResult{HighWatermark: hw, LastStableOffset: hw, LogStartOffset: p.log.LogStartOffset()}
+	r := ReadResult{HighWatermark: hw, LastStableOffset: lastStable(p.log, hw), LogStartOffset: p.log.LogStartOffset()}
 	if offset < r.LogStartOffset || offset > leo {
 		return r, fmt.Errorf("replica: %s: fetch offset %d outside [%d, %d]: %w",
 			p.tp, offset, r.LogStartOffset, leo, log.ErrOffsetOutOfRange)
@@ -303,6 +302,8 @@ func (p *Partition) read(offset int64, maxBytes int, follower bool) (ReadResult,
 	bound := hw
 	if follower {
 		bound = leo
+	} else if committed {
+		bound = r.LastStableOffset
 	}
 	if offset >= bound || maxBytes <= 0 {
 		return r, nil
@@ -340,7 +341,7 @@ func (p *Partition) AvailableBytes(offset int64, limit int, follower bool) int64
 	if limit <= 1 {
 		return 1
 	}
-	r, err := p.read(offset, limit, follower)
+	r, err := p.read(offset, limit, follower, false)
 	if err != nil {
 		return 1
 	}

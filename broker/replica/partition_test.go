@@ -110,7 +110,6 @@ func TestAppendRejects(t *testing.T) {
 	}{
 		{"too large", func(c *Config) { c.MaxMessageBytes = 100 }, records("x", 10, batch.Options{}), 1, ErrMessageTooLarge},
 		{"control batch", nil, records("x", 1, batch.Options{Control: true}), 1, batch.ErrInvalidRecord},
-		{"transactional", nil, records("x", 1, batch.Options{Transactional: true, Idempotent: true, ProducerID: 1}), 1, ErrTransactionsUnsupported},
 		{"ISR below min.insync.replicas", func(c *Config) { c.MinInsyncReplicas = 2 }, records("x", 1, batch.Options{}), -1, ErrNotEnoughReplicas},
 		{"corrupt", nil, corrupt(records("x", 2, batch.Options{})), 1, batch.ErrCorrupt},
 	}

@@ -24,6 +24,7 @@ var allowedDeps = map[string][]string{
 	// reads them back on load; log/batch is a pure format package (no I/O),
 	// so this edge does not let the coordinator reach storage.
 	"broker/group":      {"broker/internal/purgatory", "log/batch"},
+	"broker/txn":        {"broker/internal/purgatory", "log/batch"}, // like broker/group, for __transaction_state records
 	"broker":            {"broker/*", "log", "log/batch", "log/vfs"},
 	"consumer*":         {"consumer*"},
 	"outbox*":           {"outbox*"},

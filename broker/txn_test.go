@@ -1,0 +1,267 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// txnServer starts a server with a small __transaction_state.
+func txnServer(t *testing.T, edit ...func(*Config)) *Server {
+	t.Helper()
+	return startServer(t, append([]func(*Config){func(c *Config) {
+		c.Groups.Transactions.StateTopicPartitions = 3
+	}}, edit...)...)
+}
+
+// consumeIsolated reads topic from the start with the isolation level until n
+// records arrived or the deadline passed, and returns their values.
+func consumeIsolated(t *testing.T, s *Server, topic string, committed bool, n int) []string {
+	t.Helper()
+	iso := kgo.ReadUncommitted()
+	if committed {
+		iso = kgo.ReadCommitted()
+	}
+	cl := newClient(t, s, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	var out []string
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, string(r.Value)) })
+	}
+	return out
+}
+
+// endOffsets returns the high watermark and the last stable offset of
+// topic-0 (ListOffsets latest, read_uncommitted and read_committed).
+func endOffsets(t *testing.T, s *Server, topic string) (hw, lso int64) {
+	t.Helper()
+	c := dialRaw(t, s)
+	get := func(iso int8) int64 {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.Version, req.IsolationLevel = 4, iso
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = 0, -1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := c.roundTrip(req, 1).(*kmsg.ListOffsetsResponse)
+		return resp.Topics[0].Partitions[0].Offset
+	}
+	return get(0), get(1)
+}
+
+// TestTxnCommitAbortVisibility (KIP-98): a transactional producer commits
+// and aborts alternately; read_committed sees only the committed records,
+// read_uncommitted sees all; the LSO stops at an open transaction and
+// returns to the HW when it ends.
+func TestTxnCommitAbortVisibility(t *testing.T) {
+	s := txnServer(t)
+	createTopicRaw(t, dialRaw(t, s), "tx", 1, nil)
+	p := newClient(t, s, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic("tx"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx := context.Background()
+	want := []string{}
+	for i := range 6 {
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 3 {
+			v := fmt.Sprintf("%d-%d", i, j)
+			if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatalf("produce %s: %v", v, err)
+			}
+			if i%2 == 0 {
+				want = append(want, v)
+			}
+		}
+		if i == 5 {
+			hw, lso := endOffsets(t, s, "tx")
+			if lso >= hw {
+				t.Fatalf("open transaction: LSO %d, HW %d; want LSO below HW", lso, hw)
+			}
+		}
+		if err := p.EndTransaction(ctx, kgo.TransactionEndTry(i%2 == 0)); err != nil {
+			t.Fatalf("end transaction %d: %v", i, err)
+		}
+	}
+	// 18 records and 6 markers.
+	if hw, lso := endOffsets(t, s, "tx"); hw != 24 || lso != 24 {
+		t.Fatalf("HW %d LSO %d, want 24 24", hw, lso)
+	}
+	got := consumeIsolated(t, s, "tx", true, len(want))
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("read_committed got %v, want %v", got, want)
+	}
+	all := consumeIsolated(t, s, "tx", false, 18)
+	if len(all) != 18 {
+		t.Fatalf("read_uncommitted got %d records, want 18: %v", len(all), all)
+	}
+}
+
+// TestTxnZombieFenced: a second producer with the same transactional id
+// fences the first; the first's writes and commit fail and none of what it
+// wrote becomes visible.
+func TestTxnZombieFenced(t *testing.T) {
+	s := txnServer(t)
+	createTopicRaw(t, dialRaw(t, s), "z", 1, nil)
+	ctx := context.Background()
+	opts := []kgo.Opt{kgo.TransactionalID("same"), kgo.DefaultProduceTopic("z"), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordRetries(2)}
+	old := newClient(t, s, opts...)
+	if err := old.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.ProduceSync(ctx, kgo.StringRecord("zombie-1")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newClient(t, s, opts...)
+	if err := fresh.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.ProduceSync(ctx, kgo.StringRecord("fresh")).FirstErr(); err != nil {
+		t.Fatalf("fresh producer: %v", err)
+	}
+	err := old.ProduceSync(ctx, kgo.StringRecord("zombie-2")).FirstErr()
+	if err == nil {
+		err = old.EndTransaction(ctx, kgo.TryCommit)
+	}
+	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("zombie: %v, want PRODUCER_FENCED or INVALID_PRODUCER_EPOCH", err)
+	}
+	if err := fresh.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	if got := consumeIsolated(t, s, "z", true, 1); fmt.Sprint(got) != "[fresh]" {
+		t.Fatalf("read_committed got %v, want [fresh]", got)
+	}
+}
+
+// TestTxnOffsetsVisibleAtCommit: offsets sent in a transaction are
+// invisible until it commits, and dropped when it aborts.
+func TestTxnOffsetsVisibleAtCommit(t *testing.T) {
+	s := txnServer(t)
+	createTopicRaw(t, dialRaw(t, s), "in", 1, nil)
+	c := dialRaw(t, s)
+	initReq := kmsg.NewPtrInitProducerIDRequest()
+	initReq.Version, initReq.TransactionalID, initReq.TransactionTimeoutMillis = 3, kmsg.StringPtr("off"), 60000
+	initReq.ProducerID, initReq.ProducerEpoch = -1, -1
+	ir := c.roundTrip(initReq, 1).(*kmsg.InitProducerIDResponse)
+	if ir.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(ir.ErrorCode))
+	}
+	for i, commit := range []bool{false, true} {
+		ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+		ao.Version, ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = 3, "off", ir.ProducerID, ir.ProducerEpoch, "g"
+		if r := c.roundTrip(ao, 2).(*kmsg.AddOffsetsToTxnResponse); r.ErrorCode != 0 {
+			t.Fatal(kerr.ErrorForCode(r.ErrorCode))
+		}
+		oc := kmsg.NewPtrTxnOffsetCommitRequest()
+		oc.Version, oc.TransactionalID, oc.Group, oc.ProducerID, oc.ProducerEpoch, oc.Generation = 3, "off", "g", ir.ProducerID, ir.ProducerEpoch, -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = "in"
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Offset = int64(10 * (i + 1))
+		rt.Partitions = append(rt.Partitions, rp)
+		oc.Topics = append(oc.Topics, rt)
+		if r := c.roundTrip(oc, 3).(*kmsg.TxnOffsetCommitResponse); r.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatal(kerr.ErrorForCode(r.Topics[0].Partitions[0].ErrorCode))
+		}
+		if got := committedOffset(t, s, "g"); got != -1 && got != 10*int64(i) {
+			t.Fatalf("offset visible before the transaction ended: %d", got)
+		}
+		et := kmsg.NewPtrEndTxnRequest()
+		et.Version, et.TransactionalID, et.ProducerID, et.ProducerEpoch, et.Commit = 3, "off", ir.ProducerID, ir.ProducerEpoch, commit
+		if r := c.roundTrip(et, 4).(*kmsg.EndTxnResponse); r.ErrorCode != 0 {
+			t.Fatal(kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+	if got := committedOffset(t, s, "g"); got != 20 {
+		t.Fatalf("committed offset %d, want 20 (the aborted 10 dropped)", got)
+	}
+}
+
+// committedOffset returns group g's committed offset of in-0, or -1.
+func committedOffset(t *testing.T, s *Server, g string) int64 {
+	t.Helper()
+	gc, err := s.coordinator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	offs, err := gc.FetchOffsets(g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range offs {
+		if o.Topic == "in" && o.Partition == 0 {
+			return o.Offset.Offset
+		}
+	}
+	return -1
+}
+
+// TestTxnBadInput: Kafka's answers to requests that break the rules.
+func TestTxnBadInput(t *testing.T) {
+	s := txnServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "b", 1, nil)
+	initReq := kmsg.NewPtrInitProducerIDRequest()
+	initReq.Version, initReq.TransactionalID, initReq.TransactionTimeoutMillis = 3, kmsg.StringPtr("bad"), 60000
+	initReq.ProducerID, initReq.ProducerEpoch = -1, -1
+	ir := c.roundTrip(initReq, 1).(*kmsg.InitProducerIDResponse)
+	if ir.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(ir.ErrorCode))
+	}
+	pid, epoch := ir.ProducerID, ir.ProducerEpoch
+	addParts := func(id, topic string, e int16) int16 {
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch = 3, id, pid, e
+		rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{0}
+		req.Topics = append(req.Topics, rt)
+		return c.roundTrip(req, 2).(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	endTxn := func(id string, e int16, commit bool) int16 {
+		req := kmsg.NewPtrEndTxnRequest()
+		req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = 3, id, pid, e, commit
+		return c.roundTrip(req, 3).(*kmsg.EndTxnResponse).ErrorCode
+	}
+	timeoutReq := kmsg.NewPtrInitProducerIDRequest()
+	timeoutReq.Version, timeoutReq.TransactionalID, timeoutReq.TransactionTimeoutMillis = 3, kmsg.StringPtr("t"), int32((16 * time.Minute).Milliseconds())
+	tests := []struct {
+		name string
+		got  func() int16
+		want *kerr.Error
+	}{
+		{"EndTxn for an unknown id", func() int16 { return endTxn("nobody", 0, true) }, kerr.InvalidProducerIDMapping},
+		{"commit with no transaction open", func() int16 { return endTxn("bad", epoch, true) }, kerr.InvalidTxnState},
+		{"AddPartitions for an unknown topic", func() int16 { return addParts("bad", "no-such-topic", epoch) }, kerr.UnknownTopicOrPartition},
+		{"AddPartitions for an internal topic", func() int16 { return addParts("bad", "__consumer_offsets", epoch) }, kerr.InvalidTopicException},
+		{"AddPartitions with an old epoch", func() int16 { return addParts("bad", "b", epoch-1) }, kerr.ProducerFenced},
+		{"timeout above the maximum", func() int16 {
+			return c.roundTrip(timeoutReq, 4).(*kmsg.InitProducerIDResponse).ErrorCode
+		}, kerr.InvalidTransactionTimeout},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.got(); got != tc.want.Code {
+				t.Fatalf("error %v, want %v", kerr.ErrorForCode(got), tc.want)
+			}
+		})
+	}
+	// Nothing reached the log.
+	if hw, _ := endOffsets(t, s, "b"); hw != 0 {
+		t.Fatalf("HW %d, want 0", hw)
+	}
+}
