@@ -80,7 +80,12 @@ func (o *fetchOp) TryComplete() bool {
 			if !ok {
 				return true
 			}
-			have += p.AvailableBytes(rp.FetchOffset, int(min(int64(rp.PartitionMaxBytes), need-have)), o.req.ReplicaID >= 0)
+			limit := int(min(int64(rp.PartitionMaxBytes), need-have))
+			if o.req.ReplicaID < 0 && o.req.IsolationLevel == 1 {
+				have += p.AvailableStableBytes(rp.FetchOffset, limit)
+			} else {
+				have += p.AvailableBytes(rp.FetchOffset, limit, o.req.ReplicaID >= 0)
+			}
 			if have >= need {
 				return true
 			}
