@@ -152,13 +152,11 @@ func (r *Relay) lead(ctx context.Context) error {
 		ok, wait := r.breaker.Allow(time.Now())
 		r.mu.Unlock()
 		if !ok {
-			r.m.breaker.Set(1)
 			if !sleep(ctx, wait) {
 				return nil
 			}
 			continue
 		}
-		r.m.breaker.Set(0)
 		rows, err := r.cfg.Source.Fetch(ctx, r.cfg.BatchSize)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -285,13 +283,18 @@ func (r *Relay) publishKey(ctx context.Context, rows []Row) time.Duration {
 				return 0
 			}
 			r.mu.Lock()
-			d := r.breaker.Failure(time.Now())
+			now := time.Now()
+			d := r.breaker.Failure(now)
+			if r.breaker.Open(now) {
+				r.m.breaker.Set(1)
+			}
 			r.mu.Unlock()
 			r.cfg.Logger.Warn("outbox relay: publish failed", "err", err, "retry_in", d)
 			return d
 		}
 		r.mu.Lock()
 		r.breaker.Success()
+		r.m.breaker.Set(0)
 		r.mu.Unlock()
 		seqs := make([]int64, n)
 		now := time.Now()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/weir-broker/weir/internal/pgtest"
@@ -224,7 +225,28 @@ func TestPoisonRowParksKeyRetryAfterRaisingLimit(t *testing.T) {
 func TestBrokerDownBacksOffAndRecovers(t *testing.T) {
 	e := newEnv(t)
 	b := newBroker(t)
-	startRelay(t, relayConfig(t, e, b))
+	cfg := relayConfig(t, e, b)
+	reg := prometheus.NewRegistry()
+	cfg.Registerer = reg
+	cfg.BreakerThreshold = 3
+	startRelay(t, cfg)
+	gauge := func(name string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				m := mf.GetMetric()[0]
+				if m.GetGauge() != nil {
+					return m.GetGauge().GetValue()
+				}
+				return m.GetCounter().GetValue()
+			}
+		}
+		t.Fatalf("no metric %s", name)
+		return 0
+	}
 	e.write(t, outbox.Message{AggregateType: "d", AggregateID: "1", Payload: []byte(`1`)})
 	waitFor(t, 30*time.Second, "first row published", pending(e))
 	if err := b.Stop(); err != nil {
@@ -237,9 +259,14 @@ func TestBrokerDownBacksOffAndRecovers(t *testing.T) {
 	if err != nil || len(rows) != 19 {
 		t.Fatalf("while the broker is down: %d rows pending (err %v), want 19", len(rows), err)
 	}
+	waitFor(t, 30*time.Second, "circuit open", func() (bool, error) { return gauge("weir_outbox_circuit_open") == 1, nil })
 	if err := b.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 60*time.Second, "rows published after restart", pending(e))
 	consume(t, b.Addr(), "outbox.event.d", 1, 20)
+	if gauge("weir_outbox_circuit_open") != 0 || gauge("weir_outbox_published_total") != 20 || gauge("weir_outbox_publish_failures_total") < 3 {
+		t.Fatalf("after recovery: circuit %v published %v failures %v", gauge("weir_outbox_circuit_open"),
+			gauge("weir_outbox_published_total"), gauge("weir_outbox_publish_failures_total"))
+	}
 }
