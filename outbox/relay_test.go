@@ -228,3 +228,52 @@ func TestRelayParksPoisonKeyOthersFlow(t *testing.T) {
 		t.Fatalf("left %+v", src.rows)
 	}
 }
+
+// failingDelete fails the first Delete, as a crash between the broker's
+// acknowledgment and the delete would leave things.
+type failingDelete struct {
+	*memSource
+	failed bool
+}
+
+func (s *failingDelete) Delete(ctx context.Context, seqs []int64) error {
+	if !s.failed {
+		s.failed = true
+		return errors.New("connection lost")
+	}
+	return s.memSource.Delete(ctx, seqs)
+}
+
+// TestRelayRepublishesWhenDeleteFails: a row acknowledged but not deleted
+// is published again (at-least-once), with the same id header, so
+// consumers deduplicate it.
+func TestRelayRepublishesWhenDeleteFails(t *testing.T) {
+	mem := &memSource{wake: make(chan struct{}, 1)}
+	mem.add("k", 2)
+	src := &failingDelete{memSource: mem}
+	var mu sync.Mutex
+	var ids []string
+	pub := publishFunc(func(_ context.Context, recs []Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range recs {
+			ids = append(ids, string(r.Headers[0].Value))
+		}
+		return nil
+	})
+	stop := runRelay(t, Config{Source: src, Publisher: pub, PollInterval: 10 * time.Millisecond,
+		Backoff: Backoff{Base: time.Millisecond, Max: time.Millisecond}})
+	waitFor(t, "rows deleted", func() bool { return mem.pending() == 0 })
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ids) != 4 || ids[0] != ids[2] || ids[1] != ids[3] || ids[0] == ids[1] {
+		t.Fatalf("published ids %v, want both rows twice in order", ids)
+	}
+}
+
+// publishFunc adapts a function to Publisher.
+type publishFunc func(context.Context, []Record) error
+
+func (f publishFunc) Publish(ctx context.Context, recs []Record) error { return f(ctx, recs) }
+func (f publishFunc) Close() error                                     { return nil }
