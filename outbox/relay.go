@@ -252,7 +252,7 @@ func (r *Relay) round(ctx context.Context, rows []Row) time.Duration {
 func (r *Relay) publishKey(ctx context.Context, rows []Row) time.Duration {
 	single := false
 	for len(rows) > 0 {
-		n := len(rows)
+		n := callSize(rows)
 		if single {
 			n = 1
 		}
@@ -311,6 +311,25 @@ func (r *Relay) publishKey(ctx context.Context, rows []Row) time.Duration {
 		rows = rows[n:]
 	}
 	return 0
+}
+
+// Limits of one publish call, so a hot key's backlog does not make a batch
+// the broker refuses as a whole (max.message.bytes defaults to about 1 MiB).
+const (
+	maxCallRows  = 500
+	maxCallBytes = 512 << 10
+)
+
+// callSize returns how many of rows (at least one) go into one publish.
+func callSize(rows []Row) int {
+	size := 0
+	for i, r := range rows {
+		size += len(r.Payload) + len(r.AggregateID) + len(r.ID) + 64
+		if i > 0 && (i >= maxCallRows || size > maxCallBytes) {
+			return i
+		}
+	}
+	return len(rows)
 }
 
 // reject counts a broker rejection of row, parking it at ParkAfter.

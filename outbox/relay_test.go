@@ -277,3 +277,31 @@ type publishFunc func(context.Context, []Record) error
 
 func (f publishFunc) Publish(ctx context.Context, recs []Record) error { return f(ctx, recs) }
 func (f publishFunc) Close() error                                     { return nil }
+
+func TestCallSize(t *testing.T) {
+	row := func(payload int) Row { return Row{Payload: make([]byte, payload)} }
+	rows := func(n, payload int) []Row {
+		out := make([]Row, n)
+		for i := range out {
+			out[i] = row(payload)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		rows []Row
+		want int
+	}{
+		{"one huge row still goes", rows(3, 2<<20), 1},
+		{"few small rows in one call", rows(10, 10), 10},
+		{"row cap", rows(maxCallRows+10, 1), maxCallRows},
+		{"byte cap", rows(100, 100<<10), 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := callSize(tt.rows); got != tt.want {
+				t.Fatalf("callSize = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
