@@ -193,7 +193,8 @@ func (c *Consumer) runGeneration(runCtx context.Context, fail context.CancelCaus
 			seek, err := c.cfg.Seek(workCtx, slices.Clone(assigned))
 			if err != nil {
 				c.cfg.Logger.Warn("consumer: seek", "group", c.cfg.GroupID, "err", err)
-				return // ends the generation; the group rejoins
+				c.wait(stopCtx, c.cfg.Backoff.Max) // then end the generation: the group rejoins
+				return
 			}
 			for tp, off := range seek {
 				if _, ok := start[tp]; ok {

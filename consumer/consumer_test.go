@@ -338,3 +338,40 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestConsumerSeekOverridesGroupOffsets starts a partition where Seek says,
+// not at the group's committed offset (there is none: it would be 0).
+func TestConsumerSeekOverridesGroupOffsets(t *testing.T) {
+	e := newEnv(t)
+	const topic = "seek"
+	e.createTopic(t, topic, 1)
+	e.produce(t, topic, keyed(10, 1)...)
+	first := make(chan int64, 1)
+	cfg := fastConfig(e.b.Addr(), "g-seek", topic)
+	cfg.Seek = func(_ context.Context, tps []consumer.TopicPartition) (map[consumer.TopicPartition]int64, error) {
+		return map[consumer.TopicPartition]int64{tps[0]: 7}, nil
+	}
+	cfg.Handler = func(_ context.Context, m kafka.Message) error {
+		select {
+		case first <- m.Offset:
+		default:
+		}
+		return nil
+	}
+	c, err := consumer.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runConsumer(t, c)
+	select {
+	case off := <-first:
+		if off != 7 {
+			t.Fatalf("first record handled at offset %d, want 7", off)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no record handled")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
