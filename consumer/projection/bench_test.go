@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/weir-broker/weir/consumer/projection"
@@ -17,6 +18,9 @@ type benchProjection struct {
 }
 
 func (p benchProjection) Name() string { return p.name }
+
+// benchRuns numbers the read models the benchmark builds, across runs.
+var benchRuns atomic.Int64
 
 // BenchmarkProjection measures projection throughput (events/s applied into
 // the read model, offsets in the same transaction) into SQLite and
@@ -42,9 +46,8 @@ func BenchmarkProjection(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(size) // key and value bytes of the events
-			i := 0
 			for b.Loop() {
-				i++
+				i := int(benchRuns.Add(1))
 				p := &balances{topic: topic, version: 100 + i}
 				p.create(b, d.db)
 				r, err := projection.NewRunner(projection.Config{Brokers: []string{e.b.Addr()}, DB: d.db, Dialect: d.dialect,
