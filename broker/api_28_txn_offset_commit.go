@@ -5,8 +5,10 @@ package broker
 //     member's Generation, MemberID and InstanceID (KIP-447), checked as
 //     OffsetCommit checks them. v4+ (KIP-890) is not served.
 //   - The group's offsets partition must be in the transaction
-//     (AddOffsetsToTxn first), else INVALID_TXN_STATE. The offsets become
-//     visible when the transaction commits and are dropped when it aborts.
+//     (AddOffsetsToTxn first), else INVALID_TXN_STATE. The offsets are
+//     written at once in a transactional batch and become the group's
+//     when the transaction's marker commits them; an abort drops them
+//     (broker/group/shell_txn.go).
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -69,7 +71,6 @@ func (s *Server) txnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) error {
 	}
 	tp := txn.TopicPartition{Topic: group.Topic, Partition: group.PartitionFor(req.Group, gc.Partitions())}
 	return c.Verify(req.TransactionalID, req.ProducerID, req.ProducerEpoch, tp, func() error {
-		s.ext.txns.pending.add(req.ProducerID, req.Group, commits)
-		return nil
+		return gc.StageTxnOffsets(req.Group, req.ProducerID, req.ProducerEpoch, commits)
 	})
 }

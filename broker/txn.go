@@ -34,14 +34,12 @@ var txnStateTopicConfigs = map[string]string{
 }
 
 // txnShell holds the transaction coordinator, created at Start when
-// __transaction_state exists and otherwise on first use, and the offsets
-// of TxnOffsetCommit waiting for their transaction to end.
+// __transaction_state exists and otherwise on first use.
 type txnShell struct {
 	mu      sync.Mutex
 	c       *txn.Coordinator
 	closed  bool
 	started bool // startGroups ran: a coordinator created later starts at once
-	pending pendingOffsets
 }
 
 // startTxns loads the transaction coordinator if its topic exists.
@@ -109,8 +107,9 @@ func (s *Server) txnCoordinator() (*txn.Coordinator, error) {
 	return c, nil
 }
 
-// txnMarkers is the coordinator's txn.Markers: control batches on data
-// partitions, pending offsets for the offsets topic.
+// txnMarkers is the coordinator's txn.Markers: a control batch on every
+// partition of the transaction; on a partition of the offsets topic the
+// group coordinator then applies or drops the offsets it holds.
 type txnMarkers struct{ s *Server }
 
 // WriteMarkers implements txn.Markers. Partitions no longer on this broker
@@ -121,9 +120,6 @@ func (m txnMarkers) WriteMarkers(pid int64, epoch int16, commit bool, tps []txn.
 		return kerr.CoordinatorNotAvailable
 	}
 	for _, tp := range tps {
-		if tp.Topic == group.Topic {
-			continue
-		}
 		p, ok := rm.Partition(tp.Topic, tp.Partition)
 		if !ok {
 			continue
@@ -131,66 +127,15 @@ func (m txnMarkers) WriteMarkers(pid int64, epoch int16, commit bool, tps []txn.
 		if _, err := p.AppendMarker(pid, epoch, commit, 0); err != nil {
 			return err
 		}
-	}
-	offsets := m.s.ext.txns.pending.take(pid)
-	if !commit || len(offsets) == 0 {
-		return nil
-	}
-	gc, err := m.s.coordinator()
-	if err != nil {
-		return err
-	}
-	for g, commits := range offsets {
-		if err := gc.CommitTxnOffsets(g, commits); err != nil {
-			return fmt.Errorf("broker: commit transactional offsets of group %q: %w", g, err)
+		if tp.Topic == group.Topic {
+			gc, err := m.s.coordinator()
+			if err != nil {
+				return err
+			}
+			gc.CompleteTxnOffsets(tp.Partition, pid, commit)
 		}
 	}
 	return nil
-}
-
-// pendingOffsets holds TxnOffsetCommit offsets per producer id and group
-// until the transaction ends. They are in memory only: a broker that
-// restarts aborts the transactions that were Ongoing, and their offsets go
-// with them.
-type pendingOffsets struct {
-	mu sync.Mutex
-	m  map[int64]map[string][]group.Commit
-}
-
-// add keeps commits for the producer's transaction; a later commit of the
-// same partition replaces an earlier one.
-func (p *pendingOffsets) add(pid int64, groupID string, commits []group.Commit) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = make(map[int64]map[string][]group.Commit)
-	}
-	g := p.m[pid]
-	if g == nil {
-		g = make(map[string][]group.Commit)
-		p.m[pid] = g
-	}
-	cur := g[groupID]
-next:
-	for _, c := range commits {
-		for i := range cur {
-			if cur[i].TopicPartition == c.TopicPartition {
-				cur[i] = c
-				continue next
-			}
-		}
-		cur = append(cur, c)
-	}
-	g[groupID] = cur
-}
-
-// take removes and returns the producer's pending offsets.
-func (p *pendingOffsets) take(pid int64) map[string][]group.Commit {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	g := p.m[pid]
-	delete(p.m, pid)
-	return g
 }
 
 // checkTxnProduce runs write for one partition of a produce. A

@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-broker/weir/log/batch"
 )
 
 // txnServer starts a server with a small __transaction_state.
@@ -263,5 +265,153 @@ func TestTxnBadInput(t *testing.T) {
 	// Nothing reached the log.
 	if hw, _ := endOffsets(t, s, "b"); hw != 0 {
 		t.Fatalf("HW %d, want 0", hw)
+	}
+}
+
+// txnClient drives one transactional id with raw requests.
+type txnClient struct {
+	t     *testing.T
+	c     *rawConn
+	id    string
+	pid   int64
+	epoch int16
+	seq   int32
+	corr  int32
+}
+
+func newTxnClient(t *testing.T, s *Server, id string, timeoutMs int32) *txnClient {
+	t.Helper()
+	tc := &txnClient{t: t, c: dialRaw(t, s), id: id}
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.Version, req.TransactionalID, req.TransactionTimeoutMillis = 3, kmsg.StringPtr(id), timeoutMs
+	req.ProducerID, req.ProducerEpoch = -1, -1
+	r := tc.rt(req).(*kmsg.InitProducerIDResponse)
+	if r.ErrorCode != 0 {
+		t.Fatalf("init %s: %v", id, kerr.ErrorForCode(r.ErrorCode))
+	}
+	tc.pid, tc.epoch = r.ProducerID, r.ProducerEpoch
+	return tc
+}
+
+func (tc *txnClient) rt(req kmsg.Request) kmsg.Response {
+	tc.corr++
+	return tc.c.roundTrip(req, tc.corr)
+}
+
+func (tc *txnClient) must(what string, code int16) {
+	tc.t.Helper()
+	if code != 0 {
+		tc.t.Fatalf("%s: %v", what, kerr.ErrorForCode(code))
+	}
+}
+
+// produce adds topic-0 to the transaction and writes n records to it.
+func (tc *txnClient) produce(topic string, n int) {
+	tc.t.Helper()
+	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+	ap.Version, ap.TransactionalID, ap.ProducerID, ap.ProducerEpoch = 3, tc.id, tc.pid, tc.epoch
+	at := kmsg.NewAddPartitionsToTxnRequestTopic()
+	at.Topic, at.Partitions = topic, []int32{0}
+	ap.Topics = append(ap.Topics, at)
+	tc.must("add partitions", tc.rt(ap).(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode)
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = 9, -1, 5000, kmsg.StringPtr(tc.id)
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = nowBatch(tc.id, n, batch.Options{Idempotent: true, Transactional: true, ProducerID: tc.pid, ProducerEpoch: tc.epoch, BaseSequence: tc.seq})
+	tc.seq += int32(n)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	tc.must("produce", tc.rt(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode)
+}
+
+// commitOffset sends group g's offset of in-0 in the transaction.
+func (tc *txnClient) commitOffset(g string, offset int64) {
+	tc.t.Helper()
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.Version, ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = 3, tc.id, tc.pid, tc.epoch, g
+	tc.must("add offsets", tc.rt(ao).(*kmsg.AddOffsetsToTxnResponse).ErrorCode)
+	oc := kmsg.NewPtrTxnOffsetCommitRequest()
+	oc.Version, oc.TransactionalID, oc.Group, oc.ProducerID, oc.ProducerEpoch, oc.Generation = 3, tc.id, g, tc.pid, tc.epoch, -1
+	rt := kmsg.NewTxnOffsetCommitRequestTopic()
+	rt.Topic = "in"
+	rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	rp.Offset = offset
+	rt.Partitions = append(rt.Partitions, rp)
+	oc.Topics = append(oc.Topics, rt)
+	tc.must("txn offset commit", tc.rt(oc).(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode)
+}
+
+func (tc *txnClient) end(commit bool) int16 {
+	et := kmsg.NewPtrEndTxnRequest()
+	et.Version, et.TransactionalID, et.ProducerID, et.ProducerEpoch, et.Commit = 3, tc.id, tc.pid, tc.epoch, commit
+	return tc.rt(et).(*kmsg.EndTxnResponse).ErrorCode
+}
+
+// TestTxnRestartCompletesOrAborts: across a broker restart, a committed
+// transaction's records and offsets stay; an open one is aborted (its
+// records never visible, its offsets dropped, the LSO back at the HW) and
+// its producer must re-initialise (INVALID_PRODUCER_EPOCH).
+func TestTxnRestartCompletesOrAborts(t *testing.T) {
+	dir := t.TempDir()
+	edit := func(c *Config) { c.DataDir = dir }
+	s := txnServer(t, edit)
+	createTopicRaw(t, dialRaw(t, s), "out", 1, nil)
+	createTopicRaw(t, dialRaw(t, s), "in", 1, nil)
+	done := newTxnClient(t, s, "done", 60000)
+	done.produce("out", 2)
+	done.commitOffset("g", 5)
+	done.must("commit", done.end(true))
+	open := newTxnClient(t, s, "open", 60000)
+	open.produce("out", 3)
+	open.commitOffset("g", 9)
+	if hw, lso := endOffsets(t, s, "out"); lso != 3 || hw != 6 {
+		t.Fatalf("before restart: HW %d LSO %d, want 6 3", hw, lso)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = txnServer(t, edit)
+	if hw, lso := endOffsets(t, s, "out"); lso != hw || hw != 7 {
+		t.Fatalf("after restart: HW %d LSO %d, want 7 7 (the abort marker)", hw, lso)
+	}
+	if got := committedOffset(t, s, "g"); got != 5 {
+		t.Fatalf("offset %d after restart, want 5", got)
+	}
+	if got := consumeIsolated(t, s, "out", true, 2); fmt.Sprint(got) != "[done-0 done-1]" {
+		t.Fatalf("read_committed %v", got)
+	}
+	open.c = dialRaw(t, s)
+	if code := open.end(true); code != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("commit of the aborted transaction: %v, want INVALID_PRODUCER_EPOCH", kerr.ErrorForCode(code))
+	}
+	c, err := s.txnCoordinator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := c.Describe("open"); m.State.String() != "CompleteAbort" {
+		t.Fatalf("open transaction after restart: %+v", m)
+	}
+}
+
+// TestTxnTimeoutAborts: a transaction left open past
+// transaction.timeout.ms is aborted by the coordinator: the LSO returns to
+// the HW and nothing of it is visible to read_committed; the producer gets
+// INVALID_PRODUCER_EPOCH, which clients recover from (KIP-588).
+func TestTxnTimeoutAborts(t *testing.T) {
+	s := txnServer(t, func(c *Config) { c.Groups.Transactions.AbortInterval = 20 * time.Millisecond })
+	createTopicRaw(t, dialRaw(t, s), "out", 1, nil)
+	tc := newTxnClient(t, s, "slow", 100)
+	tc.produce("out", 4)
+	waitFor(t, "the abort of the expired transaction", func() bool {
+		hw, lso := endOffsets(t, s, "out")
+		return hw == 5 && lso == 5
+	})
+	if got := consumeIsolated(t, s, "out", true, 0); len(got) != 0 {
+		t.Fatalf("read_committed saw %v", got)
+	}
+	if code := tc.end(true); code != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("commit after the timeout: %v, want INVALID_PRODUCER_EPOCH", kerr.ErrorForCode(code))
 	}
 }

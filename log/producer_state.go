@@ -91,8 +91,10 @@ func (s *producerStates) check(b batch.Batch) (*producerBatch, error) {
 	if epoch < e.epoch {
 		return nil, fmt.Errorf("%w: producer %d epoch %d, current %d", ErrInvalidProducerEpoch, pid, epoch, e.epoch)
 	}
-	if b.IsControl() {
-		return nil, nil // transaction markers carry no sequence
+	if b.IsControl() || b.BaseSequence() < 0 {
+		// Transaction markers and the offsets a group coordinator writes
+		// in a transaction carry no sequence (Kafka's NO_SEQUENCE).
+		return nil, nil
 	}
 	if epoch > e.epoch || len(e.batches) == 0 {
 		if seq != 0 {

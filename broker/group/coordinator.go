@@ -149,6 +149,8 @@ type Coordinator struct {
 	ops     sync.Map // ReplyID -> *waitOp
 	nextID  atomic.Uint64
 
+	txn txnOffsets // offsets of open transactions (shell_txn.go)
+
 	timerMu sync.Mutex
 	timers  timerHeap
 	wake    chan struct{}
@@ -191,6 +193,7 @@ func (c *Coordinator) Load() error {
 		var it batch.Iter
 		err := c.store.Scan(p, func(b batch.Batch) error {
 			if b.IsControl() {
+				c.loadMarker(p, b, now)
 				return nil
 			}
 			if err := it.Reset(b, 64<<20); err != nil {
@@ -204,6 +207,10 @@ func (c *Coordinator) Load() error {
 					continue
 				}
 				l.timestamp = time.UnixMilli(r.Timestamp)
+				if b.IsTransactional() && l.isOffset && l.offset != nil {
+					c.txn.stage(b.ProducerID(), l.group, l.tp, *l.offset)
+					continue
+				}
 				c.apply(l, now)
 			}
 			if err := it.Err(); err != nil {

@@ -278,7 +278,7 @@ func (c *Coordinator) InitProducerID(id string, timeoutMs int32, pid int64, epoc
 	defer e.mu.Unlock()
 	now := c.cfg.Now()
 	m := e.m.clone()
-	if pid >= 0 && m.ProducerID >= 0 && (pid != m.ProducerID || epoch != m.Epoch) {
+	if pid >= 0 && m.ProducerID >= 0 && (pid != m.ProducerID || epoch != m.Epoch && !(m.Bumped && epoch == m.Epoch-1)) {
 		return -1, -1, fmt.Errorf("%w: transactional id %q is producer %d epoch %d, not %d/%d",
 			kerr.ProducerFenced, id, m.ProducerID, m.Epoch, pid, epoch)
 	}
@@ -300,7 +300,7 @@ func (c *Coordinator) InitProducerID(id string, timeoutMs int32, pid int64, epoc
 	} else {
 		m.Epoch++
 	}
-	m.State, m.Timeout, m.Partitions, m.LastUpdate = Empty, timeout, nil, now
+	m.State, m.Timeout, m.Partitions, m.LastUpdate, m.Bumped = Empty, timeout, nil, now, false
 	if err := c.persist(e, m, now); err != nil {
 		return -1, -1, err
 	}

@@ -175,7 +175,9 @@ func TestCoordinatorRecovery(t *testing.T) {
 }
 
 // TestCoordinatorAbortsExpired: a transaction open past its timeout is
-// aborted with a bumped epoch, which fences its producer.
+// aborted with a bumped epoch; its producer gets INVALID_PRODUCER_EPOCH,
+// from which it recovers by re-initialising with its id and epoch
+// (KIP-360/KIP-588), while a fresh InitProducerId fences it for good.
 func TestCoordinatorAbortsExpired(t *testing.T) {
 	store, mk, clk := &memStore{}, &memMarkers{}, &clock{t: t0}
 	c := newTestCoordinator(t, store, mk, clk)
@@ -197,8 +199,18 @@ func TestCoordinatorAbortsExpired(t *testing.T) {
 	if len(mk.got) != 1 || mk.got[0] != (marker{pid, epoch + 1, false, 1}) {
 		t.Fatalf("markers %v", mk.got)
 	}
-	if err := c.EndTxn("slow", pid, epoch, true); !errors.Is(err, kerr.ProducerFenced) {
+	if err := c.EndTxn("slow", pid, epoch, true); !errors.Is(err, kerr.InvalidProducerEpoch) {
 		t.Fatalf("commit after expiry: %v", err)
+	}
+	pid2, epoch2, err := c.InitProducerID("slow", 1000, pid, epoch)
+	if err != nil || pid2 != pid || epoch2 != epoch+2 {
+		t.Fatalf("KIP-360 re-init: %d %d %v", pid2, epoch2, err)
+	}
+	if err := c.AddPartitions("slow", pid, epoch, nil); !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("the old epoch after a re-init: %v, want PRODUCER_FENCED", err)
+	}
+	if _, _, err := c.InitProducerID("slow", 1000, pid, epoch); !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("second KIP-360 re-init from the old epoch: %v, want PRODUCER_FENCED", err)
 	}
 }
 

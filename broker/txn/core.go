@@ -65,6 +65,11 @@ type Metadata struct {
 	Partitions []TopicPartition // sorted, unique; empty unless Ongoing or Prepare*
 	Start      time.Time        // when the ongoing transaction began
 	LastUpdate time.Time
+	// Bumped is set when the coordinator itself bumped Epoch to abort a
+	// transaction (timeout, recovery): the producer still at Epoch-1 is
+	// not a zombie and may recover (KIP-360, KIP-588) instead of being
+	// fenced. It is kept in memory only, as Kafka keeps lastProducerEpoch.
+	Bumped bool
 }
 
 // clone returns a copy that shares nothing with m.
@@ -75,11 +80,15 @@ func (m Metadata) clone() Metadata {
 
 // checkProducer checks a request's producer id and epoch against m:
 // another id is INVALID_PRODUCER_ID_MAPPING, an older epoch PRODUCER_FENCED
-// (a zombie), a newer one INVALID_PRODUCER_EPOCH.
+// (a zombie), a newer one INVALID_PRODUCER_EPOCH. The epoch just below one
+// the coordinator bumped itself is INVALID_PRODUCER_EPOCH too, which
+// clients recover from by re-initialising (KIP-588).
 func checkProducer(m *Metadata, pid int64, epoch int16) error {
 	switch {
 	case pid != m.ProducerID:
 		return fmt.Errorf("%w: transactional id %q has producer id %d, not %d", kerr.InvalidProducerIDMapping, m.ID, m.ProducerID, pid)
+	case m.Bumped && epoch == m.Epoch-1:
+		return fmt.Errorf("%w: transactional id %q: the coordinator aborted the transaction of epoch %d", kerr.InvalidProducerEpoch, m.ID, epoch)
 	case epoch < m.Epoch:
 		return fmt.Errorf("%w: transactional id %q epoch %d, current %d", kerr.ProducerFenced, m.ID, epoch, m.Epoch)
 	case epoch > m.Epoch:
@@ -196,6 +205,7 @@ func fence(m Metadata, now time.Time) Metadata {
 	m = prepare(m, false, now)
 	if m.Epoch < math.MaxInt16 {
 		m.Epoch++
+		m.Bumped = true
 	}
 	return m
 }
