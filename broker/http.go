@@ -22,6 +22,8 @@ type metrics struct {
 	requestsFor [128]prometheus.Counter // by API key, from the table
 	connections prometheus.Gauge
 	closedBad   prometheus.Counter
+	latency     *prometheus.HistogramVec
+	latencyFor  [128]prometheus.Observer // by API key, from the table
 }
 
 func newMetrics(s *Server) *metrics {
@@ -38,6 +40,11 @@ func newMetrics(s *Server) *metrics {
 		Name: "weir_connections_closed_on_error_total",
 		Help: "Connections closed because of a protocol error (bad frame, unknown API or version).",
 	})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "weir_request_duration_seconds",
+		Help:    "Time from reading a request to writing its response, by API (long polls included).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+	}, []string{"api"})
 	inflight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "weir_inflight_request_bytes",
 		Help: "Bytes of requests read but not yet answered, across connections.",
@@ -53,8 +60,9 @@ func newMetrics(s *Server) *metrics {
 	})
 	for _, a := range s.apis {
 		m.requestsFor[a.key] = m.requests.WithLabelValues(kmsg.NameForKey(a.key))
+		m.latencyFor[a.key] = m.latency.WithLabelValues(kmsg.NameForKey(a.key))
 	}
-	m.registry.MustRegister(m.requests, m.connections, m.closedBad, inflight, topics,
+	m.registry.MustRegister(m.requests, m.connections, m.closedBad, m.latency, inflight, topics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -422,6 +422,11 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			IdleTimeout:      s.cfg.IdleTimeout,
 			Logger:           s.logger,
 			OnError:          func(error) { s.metrics.closedBad.Inc() },
+			OnResponse: func(r *wire.Request, d time.Duration) {
+				if o := s.metrics.latencyFor[r.Key]; o != nil {
+					o.Observe(d.Seconds())
+				}
+			},
 		})
 		s.mu.Lock()
 		if s.closed {

@@ -115,6 +115,9 @@ type ConnConfig struct {
 	// OnError, if set, is called once when the connection is closed
 	// because of a protocol error (for metrics).
 	OnError func(err error)
+	// OnResponse, if set, is called after each response is written (or
+	// skipped, for None) with the request and the time since it was read.
+	OnResponse func(r *Request, elapsed time.Duration)
 }
 
 func (cfg *ConnConfig) fill() {
@@ -451,6 +454,9 @@ func (c *Conn) write(buf []byte, ready []*Request) ([]byte, error) {
 		}
 		if i == len(ready)-1 || len(buf) > 64<<10 {
 			flush()
+		}
+		if err == nil && c.cfg.OnResponse != nil {
+			c.cfg.OnResponse(r, time.Since(r.Received))
 		}
 		c.discard(r)
 	}
