@@ -72,6 +72,9 @@ type balances struct {
 	poison  atomic.Bool // when set, the value "poison" fails Apply
 	applies atomic.Int64
 	block   chan struct{} // when non-nil, Apply waits for it
+	// duplicatesAllowed drops the unique key of applied_v<version>, so a
+	// double apply shows in the read model instead of failing.
+	duplicatesAllowed bool
 }
 
 func newBalances(topic string, version int) *balances {
@@ -87,9 +90,13 @@ func (b *balances) table() string    { return fmt.Sprintf("balances_v%d", b.vers
 
 func (b *balances) create(t testing.TB, db *sql.DB) {
 	t.Helper()
+	unique := ", UNIQUE (topic, part, off)"
+	if b.duplicatesAllowed {
+		unique = ""
+	}
 	for _, q := range []string{
 		fmt.Sprintf(`CREATE TABLE %s (account TEXT PRIMARY KEY, total BIGINT NOT NULL, events BIGINT NOT NULL)`, b.table()),
-		fmt.Sprintf(`CREATE TABLE applied_v%d (topic TEXT NOT NULL, part INTEGER NOT NULL, off BIGINT NOT NULL, UNIQUE (topic, part, off))`, b.version),
+		fmt.Sprintf(`CREATE TABLE applied_v%d (topic TEXT NOT NULL, part INTEGER NOT NULL, off BIGINT NOT NULL%s)`, b.version, unique),
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
