@@ -230,6 +230,18 @@ func TestAdminConfigs(t *testing.T) {
 		})
 	}
 
+	// Changes reach the live partitions.
+	resps0, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: kmsg.StringPtr("12345")}}, "cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := resps0.On("cfg", nil); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if p, ok := s.replicas().Partition("cfg", 0); !ok || p.Config().Log.RetentionMs != 12345 {
+		t.Fatalf("live partition config not updated (found %v)", ok)
+	}
+
 	// Legacy AlterConfigs replaces the whole set.
 	resps, err := adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "retention.bytes", Value: kmsg.StringPtr("5000")}}, "cfg")
 	if err != nil {
