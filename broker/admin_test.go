@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -333,5 +334,54 @@ func TestDescribeLogDirs(t *testing.T) {
 		if _, ok := d.Topics.Lookup("sized", 0); ok {
 			t.Fatal("partition 0 described, only 1 was asked for")
 		}
+	}
+}
+
+func TestCreateTopicsReplicaAssignment(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	assign := func(parts ...[]int32) []kmsg.CreateTopicsRequestTopicReplicaAssignment {
+		var out []kmsg.CreateTopicsRequestTopicReplicaAssignment
+		for i, rs := range parts {
+			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			a.Partition, a.Replicas = int32(i), rs
+			out = append(out, a)
+		}
+		return out
+	}
+	tests := []struct {
+		name       string
+		partitions int32
+		rf         int16
+		assignment []kmsg.CreateTopicsRequestTopicReplicaAssignment
+		want       *kerr.Error
+		wantParts  int32
+	}{
+		{"on this node", -1, -1, assign([]int32{1}, []int32{1}), nil, 2},
+		{"unknown broker", -1, -1, assign([]int32{2}), kerr.InvalidReplicaAssignment, 0},
+		{"broker twice", -1, -1, assign([]int32{1, 1}), kerr.InvalidReplicaAssignment, 0},
+		{"uneven replication", -1, -1, assign([]int32{1}, []int32{}), kerr.InvalidReplicaAssignment, 0},
+		{"with a partition count", 2, -1, assign([]int32{1}), kerr.InvalidRequest, 0},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := kmsg.NewPtrCreateTopicsRequest()
+			req.Version = 7
+			rt := kmsg.NewCreateTopicsRequestTopic()
+			rt.Topic = fmt.Sprintf("assigned-%d", i)
+			rt.NumPartitions, rt.ReplicationFactor, rt.ReplicaAssignment = tt.partitions, tt.rf, tt.assignment
+			req.Topics = append(req.Topics, rt)
+			resp := c.roundTrip(req, int32(i)).(*kmsg.CreateTopicsResponse)
+			got := resp.Topics[0]
+			if tt.want == nil {
+				if got.ErrorCode != 0 || got.NumPartitions != tt.wantParts || got.TopicID == [16]byte{} {
+					t.Fatalf("created %+v", got)
+				}
+				return
+			}
+			if got.ErrorCode != tt.want.Code || got.ErrorMessage == nil {
+				t.Fatalf("error %d (%v), want %s", got.ErrorCode, got.ErrorMessage, tt.want.Message)
+			}
+		})
 	}
 }
