@@ -122,6 +122,20 @@ func TestAdminDeleteTopics(t *testing.T) {
 	if got := names.Names(); len(got) != 1 || got[0] != "b" {
 		t.Fatalf("topics after delete: %v", got)
 	}
+	internal, err := adm.ListTopicsWithInternal(ctx, "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := internal["__consumer_offsets"]; !ok || !d.IsInternal {
+		t.Fatalf("__consumer_offsets not listed as internal: %+v", internal)
+	}
+	resps, err = adm.DeleteTopics(ctx, "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(resps["__consumer_offsets"].Err, kerr.InvalidTopicException) {
+		t.Fatalf("delete __consumer_offsets: %v", resps["__consumer_offsets"].Err)
+	}
 }
 
 func TestAdminCreatePartitions(t *testing.T) {

@@ -12,6 +12,8 @@ package broker
 // drops the cluster authorized operations. v12+ (null topic names by id)
 // needs Fetch by topic id and is not advertised.
 //
+// __consumer_offsets and __transaction_state are marked internal (v1+).
+//
 // Auto-creation behaves as Kafka: the request that creates a topic gets
 // LEADER_NOT_AVAILABLE for it, the next one sees the topic.
 

@@ -5,7 +5,8 @@ package broker
 // DeleteTopics v1-v6 (advertised 1-6, Kafka 4's floor is 1). v4 is flexible,
 // v5 adds ErrorMessage, v6 names topics by name or id (an unknown id is
 // UNKNOWN_TOPIC_ID) and returns both. TimeoutMillis is ignored: the topic
-// is gone from the metadata and disk when we answer.
+// is gone from the metadata and disk when we answer. Internal topics
+// (__consumer_offsets, __transaction_state) cannot be deleted.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -55,7 +56,13 @@ func handleDeleteTopics(s *Server, r *wire.Request) (wire.Response, error) {
 		}
 		if ok {
 			out.Topic, out.TopicID = kmsg.StringPtr(t.Name), t.ID
-			if err := s.deleteTopic(t.Name); err != nil {
+			var err error
+			if isInternalTopic(t.Name) {
+				err = kafkaError(kerr.InvalidTopicException, "topic %s is internal and cannot be deleted", t.Name)
+			} else {
+				err = s.deleteTopic(t.Name)
+			}
+			if err != nil {
 				out.ErrorCode = errorCode(err)
 				out.ErrorMessage = kmsg.StringPtr(err.Error())
 			}
