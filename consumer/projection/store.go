@@ -117,21 +117,25 @@ func (r *Runner) loadOffsets(ctx context.Context, q queryer) (map[consumer.Topic
 }
 
 // storedOffset reads one partition's next offset in tx, locking its row on
-// PostgreSQL so two appliers of one partition serialise.
+// PostgreSQL so two appliers of one partition serialise. A partition never
+// applied gets a placeholder row (-1) first, so there is a row to lock: a
+// concurrent insert waits for this transaction and then finds its offset.
+// The placeholder is overwritten by storeOffset or rolled back with tx.
 func (r *Runner) storedOffset(ctx context.Context, tx *sql.Tx, tp consumer.TopicPartition) (int64, bool, error) {
+	_, err := tx.ExecContext(ctx, r.d.sql(`INSERT INTO weir_projection_offsets (projection, version, topic, part, next_offset, updated_at)
+		VALUES (?, ?, ?, ?, -1, 0) ON CONFLICT (projection, version, topic, part) DO NOTHING`), r.name, r.version, tp.Topic, tp.Partition)
+	if err != nil {
+		return 0, false, fmt.Errorf("projection: read offset of %s: %w", tp, err)
+	}
 	q := `SELECT next_offset FROM weir_projection_offsets WHERE projection = ? AND version = ? AND topic = ? AND part = ?`
 	if r.d == Postgres {
 		q += ` FOR UPDATE`
 	}
 	var off int64
-	err := tx.QueryRowContext(ctx, r.d.sql(q), r.name, r.version, tp.Topic, tp.Partition).Scan(&off)
-	if err == sql.ErrNoRows {
-		return 0, false, nil
-	}
-	if err != nil {
+	if err := tx.QueryRowContext(ctx, r.d.sql(q), r.name, r.version, tp.Topic, tp.Partition).Scan(&off); err != nil {
 		return 0, false, fmt.Errorf("projection: read offset of %s: %w", tp, err)
 	}
-	return off, true, nil
+	return off, off >= 0, nil
 }
 
 func (r *Runner) storeOffset(ctx context.Context, tx *sql.Tx, tp consumer.TopicPartition, next int64) error {
