@@ -1,6 +1,10 @@
 // Package consumer is Weir's Go client library for services that consume
 // topics in a consumer group: at-least-once processing done right.
 //
+// It is built on segmentio/kafka-go alone; franz-go was not needed: kafka-go's
+// ConsumerGroup exposes generations (the rebalance hooks, commits with the
+// generation id) and its partition Reader starts at any offset.
+//
 // A Consumer joins a group with segmentio/kafka-go's ConsumerGroup (the
 // classic protocol, eager rebalancing: kafka-go has no cooperative-sticky
 // assignor, so every member stops, finishes its in-flight work and commits

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/weir-broker/weir/consumer/inbox"
@@ -80,4 +81,29 @@ func ExampleBarrier_Do() {
 	// compensate null-compensation
 	// action rejected
 	// compensate duplicate
+}
+
+// ExampleInbox_Claim claims message ids in the caller's transaction and
+// purges old ones.
+func ExampleInbox_Claim() {
+	db, done := exampleDB()
+	defer done()
+	ctx := context.Background()
+	ib, _ := inbox.New(inbox.SQLite, "inbox")
+	if err := ib.CreateTable(ctx, db); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for range 2 {
+		tx, _ := db.BeginTx(ctx, nil)
+		first, err := ib.Claim(ctx, tx, "evt-7")
+		fmt.Println("first:", first, err)
+		tx.Commit()
+	}
+	n, err := ib.Purge(ctx, db, time.Now().Add(time.Minute)) // retention: ids processed before then
+	fmt.Println("purged:", n, err)
+	// Output:
+	// first: true <nil>
+	// first: false <nil>
+	// purged: 1 <nil>
 }

@@ -20,6 +20,11 @@
 //	weir_projection_live     (projection, version, member) -> beat_at, busy_since
 //	weir_projection_serving  (projection) -> version
 //
+// SQLite: open the database with _txlock=immediate (modernc.org/sqlite DSN
+// parameter) and a busy_timeout, so apply transactions take the write lock
+// when they begin; with deferred transactions a concurrent writer makes the
+// transaction fail with SQLITE_BUSY and the batch is retried.
+//
 // Poison events: when Apply fails on a batch, the batch is applied again one
 // record at a time; a record that fails ParkAfter times is parked (stored
 // with its error, its offset consumed) and so is every later record of the

@@ -142,3 +142,15 @@ func ExampleRunner_Retry() {
 	// parked: 2
 	// retried: 2 <nil>
 }
+
+// ExampleHealth_Alive tells a stalled projection from an idle one.
+func ExampleHealth_Alive() {
+	now := time.Now()
+	idle := projection.Health{Members: []projection.Member{{Member: "w1", BeatAt: now.Add(-time.Second)}}, LastProgress: now.Add(-time.Hour)}
+	stalled := projection.Health{Members: []projection.Member{{Member: "w1", BeatAt: now.Add(-time.Minute), BusySince: now.Add(-2 * time.Minute)}}, LastProgress: now.Add(-2 * time.Minute)}
+	fmt.Println("idle alive:", idle.Alive(now, 10*time.Second))
+	fmt.Println("stalled alive:", stalled.Alive(now, 10*time.Second))
+	// Output:
+	// idle alive: true
+	// stalled alive: false
+}
