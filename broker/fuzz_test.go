@@ -260,7 +260,8 @@ func (p *panicCounter) WithGroup(string) slog.Handler      { return p }
 // FuzzRequest sends one request frame to a running server and checks that
 // no handler panics, the server answers or closes that connection, and a
 // fresh connection still gets answers. Seeds are real kgo and kadm requests
-// (TestClientRequestsDecode -update-seeds).
+// (TestClientRequestsDecode -update-seeds). Like wire.FuzzDecode, it reports
+// kmsg's slow decoding of huge tag counts as hangs (a documented known limit).
 func FuzzRequest(f *testing.F) {
 	panics := &panicCounter{}
 	s := startServer(f, func(c *Config) {
