@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Op is the kind of a saga participant's call.
@@ -86,14 +88,10 @@ func (b *Barrier) CreateTable(ctx context.Context, db Tx) error {
 
 // insert adds the row (saga, step, op) written by origin and reports
 // whether it was new.
-func (b *Barrier) insert(ctx context.Context, tx Tx, saga, step string, op, origin Op) (bool, error) {
+func (b *Barrier) insert(ctx context.Context, tx conn, saga, step string, op, origin Op) (bool, error) {
 	q := fmt.Sprintf(`INSERT INTO %s (saga_id, step, op, origin, created_at) VALUES (%s, %s, %s, %s, %s)
 	ON CONFLICT (saga_id, step, op) DO NOTHING`, b.table, b.d.ph(1), b.d.ph(2), b.d.ph(3), b.d.ph(4), b.d.ph(5))
-	res, err := tx.ExecContext(ctx, q, saga, step, string(op), string(origin), time.Now().UnixMilli())
-	if err != nil {
-		return false, fmt.Errorf("inbox: barrier %s/%s %s: %w", saga, step, op, err)
-	}
-	n, err := res.RowsAffected()
+	n, err := tx.exec(ctx, q, saga, step, string(op), string(origin), time.Now().UnixMilli())
 	if err != nil {
 		return false, fmt.Errorf("inbox: barrier %s/%s %s: %w", saga, step, op, err)
 	}
@@ -106,6 +104,18 @@ func (b *Barrier) insert(ctx context.Context, tx Tx, saga, step string, op, orig
 // are in it too). On any other outcome fn did not run and the caller
 // commits as usual.
 func (b *Barrier) Do(ctx context.Context, tx Tx, sagaID, step string, op Op, fn func() error) (Outcome, error) {
+	return b.do(ctx, sqlConn{tx}, sagaID, step, op, fn)
+}
+
+// DoPgx is Do in a pgx transaction, for a Postgres barrier.
+func (b *Barrier) DoPgx(ctx context.Context, tx PgxTx, sagaID, step string, op Op, fn func() error) (Outcome, error) {
+	if b.d != Postgres {
+		return 0, fmt.Errorf("%w: DoPgx needs a Postgres barrier", ErrBadDialect)
+	}
+	return b.do(ctx, pgxConn{tx}, sagaID, step, op, fn)
+}
+
+func (b *Barrier) do(ctx context.Context, tx conn, sagaID, step string, op Op, fn func() error) (Outcome, error) {
 	switch op {
 	case Action:
 		ok, err := b.insert(ctx, tx, sagaID, step, Action, Action)
@@ -115,7 +125,7 @@ func (b *Barrier) Do(ctx context.Context, tx Tx, sagaID, step string, op Op, fn 
 		if !ok {
 			var origin string
 			q := fmt.Sprintf(`SELECT origin FROM %s WHERE saga_id = %s AND step = %s AND op = %s`, b.table, b.d.ph(1), b.d.ph(2), b.d.ph(3))
-			if err := tx.QueryRowContext(ctx, q, sagaID, step, string(Action)).Scan(&origin); err != nil {
+			if err := tx.scan(ctx, q, &origin, sagaID, step, string(Action)); err != nil {
 				return 0, fmt.Errorf("inbox: barrier %s/%s: read origin: %w", sagaID, step, err)
 			}
 			if Op(origin) == Compensate {
@@ -149,4 +159,7 @@ func (b *Barrier) Do(ctx context.Context, tx Tx, sagaID, step string, op Op, fn 
 	return Applied, nil
 }
 
-var _ Tx = (*sql.Tx)(nil)
+var (
+	_ Tx    = (*sql.Tx)(nil)
+	_ PgxTx = pgx.Tx(nil)
+)

@@ -15,9 +15,9 @@
 // late action is rejected too.
 //
 // Both work on database/sql with PostgreSQL (github.com/jackc/pgx/v5/stdlib,
-// driver "pgx") and SQLite (modernc.org/sqlite, driver "sqlite"); the
-// caller opens the database and owns the transaction. The package imports
-// neither driver.
+// driver "pgx") and SQLite (modernc.org/sqlite, driver "sqlite"), and on
+// pgx's native API for PostgreSQL (ClaimPgx, DoPgx); the caller opens the
+// database and owns the transaction. The package registers no driver.
 package inbox
 
 import (
@@ -29,6 +29,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/segmentio/kafka-go"
 	"github.com/weir-broker/weir/consumer"
 )
@@ -64,6 +66,47 @@ func (d Dialect) ph(n int) string {
 type Tx interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// PgxTx is the same for pgx's native API: pgx.Tx, *pgx.Conn and
+// *pgxpool.Pool satisfy it.
+type PgxTx interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// conn runs the statements of Claim and Do on either API.
+type conn interface {
+	exec(ctx context.Context, q string, args ...any) (rowsAffected int64, err error)
+	scan(ctx context.Context, q string, dest any, args ...any) error
+}
+
+type sqlConn struct{ tx Tx }
+
+func (c sqlConn) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := c.tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (c sqlConn) scan(ctx context.Context, q string, dest any, args ...any) error {
+	return c.tx.QueryRowContext(ctx, q, args...).Scan(dest)
+}
+
+type pgxConn struct{ tx PgxTx }
+
+func (c pgxConn) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := c.tx.Exec(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+func (c pgxConn) scan(ctx context.Context, q string, dest any, args ...any) error {
+	return c.tx.QueryRow(ctx, q, args...).Scan(dest)
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
@@ -123,13 +166,22 @@ func indexName(table string) string {
 // time: false means the record was already processed (in a committed
 // transaction) and its side effects must be skipped.
 func (i *Inbox) Claim(ctx context.Context, tx Tx, id string) (bool, error) {
+	return i.claim(ctx, sqlConn{tx}, id)
+}
+
+// ClaimPgx is Claim in a pgx transaction (pgx.Tx, *pgx.Conn, *pgxpool.Pool)
+// for a Postgres inbox.
+func (i *Inbox) ClaimPgx(ctx context.Context, tx PgxTx, id string) (bool, error) {
+	if i.d != Postgres {
+		return false, fmt.Errorf("%w: ClaimPgx needs a Postgres inbox", ErrBadDialect)
+	}
+	return i.claim(ctx, pgxConn{tx}, id)
+}
+
+func (i *Inbox) claim(ctx context.Context, c conn, id string) (bool, error) {
 	q := fmt.Sprintf(`INSERT INTO %s (id, processed_at) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING`,
 		i.table, i.d.ph(1), i.d.ph(2))
-	res, err := tx.ExecContext(ctx, q, id, time.Now().UnixMilli())
-	if err != nil {
-		return false, fmt.Errorf("inbox: claim %q: %w", id, err)
-	}
-	n, err := res.RowsAffected()
+	n, err := c.exec(ctx, q, id, time.Now().UnixMilli())
 	if err != nil {
 		return false, fmt.Errorf("inbox: claim %q: %w", id, err)
 	}
