@@ -177,6 +177,10 @@ func (r *Runner) Retry(ctx context.Context, tp consumer.TopicPartition, key []by
 	for i, p := range ps {
 		batch[i] = p.Record
 	}
+	batch, err = r.upcast(batch)
+	if err != nil {
+		return 0, &applyError{err}
+	}
 	if err := r.p.Apply(ctx, tx, batch); err != nil {
 		return 0, &applyError{err}
 	}

@@ -32,6 +32,9 @@
 // them; Retry applies a key's parked records in order and removes them;
 // Discard drops them.
 //
+// Schema evolution: Config.Upcasters rewrite old events (by their type and
+// schema.version headers) before Apply, live and in a rebuild alike.
+//
 // Read-your-writes: WaitFor(ctx, pos) returns once the stored offsets are
 // past the positions (the offsets of produced records). The offsets commit in
 // the same transaction as the rows, so the rows are visible by then.

@@ -77,6 +77,8 @@ type Config struct {
 	// its Brokers, GroupID, Topics, handlers, Seek and MaxAttempts are set by
 	// the runner.
 	Group consumer.Config
+	// Upcasters, if set, rewrite old events before Apply (see Upcasters).
+	Upcasters *Upcasters
 	// Logger receives rare events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -283,8 +285,12 @@ func (r *Runner) applyTx(ctx context.Context, tp consumer.TopicPartition, batch 
 		}
 	}
 	if len(apply) > 0 {
+		apply, err := r.upcast(apply)
+		if err != nil {
+			return &applyError{err}
+		}
 		r.busySince.Store(time.Now().UnixNano())
-		err := r.p.Apply(ctx, tx, apply)
+		err = r.p.Apply(ctx, tx, apply)
 		r.busySince.Store(0)
 		if err != nil {
 			return &applyError{err}
