@@ -56,13 +56,7 @@ func handleDeleteTopics(s *Server, r *wire.Request) (wire.Response, error) {
 		}
 		if ok {
 			out.Topic, out.TopicID = kmsg.StringPtr(t.Name), t.ID
-			var err error
-			if isInternalTopic(t.Name) {
-				err = kafkaError(kerr.InvalidTopicException, "topic %s is internal and cannot be deleted", t.Name)
-			} else {
-				err = s.deleteTopic(t.Name)
-			}
-			if err != nil {
+			if err := s.deleteTopic(t.Name); err != nil {
 				out.ErrorCode = errorCode(err)
 				out.ErrorMessage = kmsg.StringPtr(err.Error())
 			}
