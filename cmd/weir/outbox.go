@@ -228,7 +228,9 @@ func newOutboxRelayCmd(of *outboxFlags, cf *clientFlags) *cobra.Command {
 			}
 			defer cfg.Publisher.Close()
 			if d.kind == "postgres" {
-				cfg.Fence = postgres.NewLock(d.dsn, postgres.LockKey(r.Table), lease)
+				lock := postgres.NewLock(d.dsn, postgres.LockKey(r.Table), lease)
+				lock.Logger = logger
+				cfg.Fence = lock
 			}
 			if metricsListen != "" {
 				ln, err := net.Listen("tcp", metricsListen)

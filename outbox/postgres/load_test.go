@@ -37,9 +37,9 @@ func newLoad() *load {
 	return l
 }
 
-// run writes the rows; it returns when every transaction has ended.
-func (l *load) run(t *testing.T, e *env) {
-	t.Helper()
+// run writes the rows; it returns when every transaction has ended, with
+// the first error.
+func (l *load) run(e *env) error {
 	ctx := context.Background()
 	aggMu := make([]sync.Mutex, l.aggregates)
 	var wg sync.WaitGroup
@@ -92,9 +92,7 @@ func (l *load) run(t *testing.T, e *env) {
 	}
 	wg.Wait()
 	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	return <-errs
 }
 
 // txn writes n rows for one aggregate in one transaction.
@@ -184,7 +182,9 @@ func TestConcurrentWritersCommitOrder(t *testing.T) {
 	b := newBroker(t, weirtest.WithArgs("--default-partitions", "4"))
 	startRelay(t, relayConfig(t, e, b))
 	l := newLoad()
-	l.run(t, e)
+	if err := l.run(e); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, 120*time.Second, "outbox drained", pending(e))
 	dups := l.check(t, b, 4)
 	t.Logf("%d rows committed, %d rolled back, %d duplicate deliveries", l.committed, len(l.rolledBack), dups)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -24,6 +25,9 @@ import (
 //
 // Lock is safe for concurrent use.
 type Lock struct {
+	// Logger, when set before Acquire, receives failed acquisition attempts.
+	Logger *slog.Logger
+
 	dsn   string
 	key   int64
 	lease time.Duration
@@ -58,7 +62,9 @@ func (l *Lock) Acquire(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		_ = err // a failed attempt is retried; the database may be restarting
+		if err != nil && l.Logger != nil { // retried: the database may be restarting
+			l.Logger.Warn("outbox relay: leadership attempt failed", "err", err)
+		}
 		t := time.NewTimer(l.lease / 4)
 		select {
 		case <-ctx.Done():
@@ -76,12 +82,14 @@ func (l *Lock) try(ctx context.Context) (bool, error) {
 	}
 	cfg.RuntimeParams["idle_session_timeout"] = fmt.Sprint(l.lease.Milliseconds())
 	cfg.RuntimeParams["application_name"] = "weir-outbox-relay"
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	cctx, cancel := context.WithTimeout(ctx, l.lease)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
 	if err != nil {
 		return false, fmt.Errorf("outbox/postgres: lock: %w", err)
 	}
 	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, l.key).Scan(&ok); err != nil || !ok {
+	if err := conn.QueryRow(cctx, `SELECT pg_try_advisory_lock($1)`, l.key).Scan(&ok); err != nil || !ok {
 		conn.Close(context.Background())
 		if err != nil {
 			return false, fmt.Errorf("outbox/postgres: lock: %w", err)

@@ -259,7 +259,11 @@ func TestBrokerDownBacksOffAndRecovers(t *testing.T) {
 	if err != nil || len(rows) != 19 {
 		t.Fatalf("while the broker is down: %d rows pending (err %v), want 19", len(rows), err)
 	}
+	down := time.Now()
 	waitFor(t, 30*time.Second, "circuit open", func() (bool, error) { return gauge("weir_outbox_circuit_open") == 1, nil })
+	if soak() {
+		<-time.After(time.Until(down.Add(30 * time.Second))) // the scenario: broker down for 30 s
+	}
 	if err := b.Restart(); err != nil {
 		t.Fatal(err)
 	}

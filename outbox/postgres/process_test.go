@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
@@ -99,18 +100,22 @@ func TestKill9RelayDuringLoad(t *testing.T) {
 	}
 	l := newLoad()
 	p := startRelayProc(t, e.dsn, b)
-	loadDone := make(chan struct{})
-	go func() {
-		defer close(loadDone)
-		l.run(t, e)
-	}()
+	loadDone := make(chan error, 1)
+	go func() { loadDone <- l.run(e) }()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range kills {
 		<-time.After(time.Duration(100+rng.IntN(500)) * time.Millisecond) // a random point of the load
 		p.kill()
 		p.start()
 	}
-	<-loadDone
+	if err := <-loadDone; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpSessions(t, e)
+		}
+	})
 	waitFor(t, 120*time.Second, "outbox drained", pending(e))
 	dups := l.check(t, b, 4)
 	t.Logf("%d kills: %d rows committed, %d rolled back, %d duplicate deliveries (deduplicated by id)", kills, l.committed, len(l.rolledBack), dups)
@@ -147,6 +152,7 @@ func TestSIGSTOPLeaderFailover(t *testing.T) {
 	waitFor(t, 10*time.Second, "leader publishes", pending(e))
 
 	procs[old].signal(syscall.SIGSTOP)
+	stopped := time.Now()
 	write(10, 20)
 	waitFor(t, 10*time.Second, "another relay publishes", pending(e))
 	ls := leaders()
@@ -154,6 +160,9 @@ func TestSIGSTOPLeaderFailover(t *testing.T) {
 		t.Fatalf("leaders after SIGSTOP: %v (old %d)", ls, old)
 	}
 
+	if soak() {
+		<-time.After(time.Until(stopped.Add(30 * time.Second))) // the scenario: stopped for 30 s
+	}
 	procs[old].signal(syscall.SIGCONT)
 	waitFor(t, 10*time.Second, "old leader fenced", func() (bool, error) {
 		return strings.Contains(procs[old].log(), "fenced"), nil
@@ -163,5 +172,27 @@ func TestSIGSTOPLeaderFailover(t *testing.T) {
 	got := consume(t, b.Addr(), "outbox.event.ha", 1, 30)
 	if len(got) != 30 {
 		t.Fatalf("%d records for 30 rows: the old leader published after failover", len(got))
+	}
+}
+
+// dumpSessions logs the database's sessions and advisory locks.
+func dumpSessions(t *testing.T, e *env) {
+	rows, err := e.pool.Query(context.Background(), `SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''),
+		coalesce(a.backend_xid::text, ''), coalesce(left(a.query, 80), ''), coalesce(l.granted::text, '')
+		FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory'
+		WHERE a.datname = current_database()`)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int
+		var app, state, xid, q, granted string
+		if err := rows.Scan(&pid, &app, &state, &xid, &q, &granted); err != nil {
+			t.Log(err)
+			return
+		}
+		t.Logf("session %d %q %s xid=%s advisory=%s: %s", pid, app, state, xid, granted, q)
 	}
 }
