@@ -89,11 +89,13 @@ func (c *Consumer) keyLoop(stopCtx, workCtx context.Context, fail context.Cancel
 		ch := make(chan kafka.Message, 16)
 		workers[i] = ch
 		wg.Go(func() {
+			one := make([]kafka.Message, 1) // reused: no allocation per record
 			for m := range ch {
 				if stopCtx.Err() != nil {
 					continue // not started: left uncommitted, redelivered later
 				}
-				if c.handle(stopCtx, workCtx, fail, tp, []kafka.Message{m}) {
+				one[0] = m
+				if c.handle(stopCtx, workCtx, fail, tp, one) {
 					c.markDone(tp, m.Offset)
 				}
 			}
