@@ -205,7 +205,10 @@ func (r *Runner) seek(ctx context.Context, assigned []consumer.TopicPartition) (
 // applyError marks an error returned by the projection's Apply.
 type applyError struct{ err error }
 
+// Error implements error.
 func (e *applyError) Error() string { return "projection: apply: " + e.err.Error() }
+
+// Unwrap returns Apply's error.
 func (e *applyError) Unwrap() error { return e.err }
 
 // handleBatch is the consumer's batch handler.
