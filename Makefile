@@ -47,7 +47,7 @@ fuzz:
 
 ## bench: the benchmarks recorded in docs/benchmarks.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./log/... ./broker/... ./cmd/weir/...
+	$(GO) test -run '^$$' -bench . -benchmem ./log/... ./broker/... ./cmd/weir/... ./consumer/...
 
 ## consumer-soak: consumer/projection's heavy tests at full size (1,000,000
 ## events over 12 partitions, 100 worker kills, 10,000 WaitFor rounds);
