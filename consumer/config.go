@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -198,6 +199,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: exactly one of Handler and BatchHandler must be set", ErrInvalidConfig)
 	case c.StartOffset != 0 && c.StartOffset != kafka.FirstOffset && c.StartOffset != kafka.LastOffset:
 		return fmt.Errorf("%w: StartOffset must be kafka.FirstOffset or kafka.LastOffset", ErrInvalidConfig)
+	case c.DeadLetterTopic != "" && slices.Contains(c.Topics, c.DeadLetterTopic):
+		return fmt.Errorf("%w: the dead-letter topic %s is also consumed", ErrInvalidConfig, c.DeadLetterTopic)
 	}
 	return nil
 }

@@ -327,6 +327,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no topics", consumer.Config{Brokers: []string{"a:1"}, GroupID: "g", Handler: h}, false},
 		{"no handler", consumer.Config{Brokers: []string{"a:1"}, GroupID: "g", Topics: []string{"t"}}, false},
 		{"two handlers", consumer.Config{Brokers: []string{"a:1"}, GroupID: "g", Topics: []string{"t"}, Handler: h, BatchHandler: bh}, false},
+		{"dlq consumed", consumer.Config{Brokers: []string{"a:1"}, GroupID: "g", Topics: []string{"t", "t.dlq"}, Handler: h, DeadLetterTopic: "t.dlq"}, false},
 		{"bad start", consumer.Config{Brokers: []string{"a:1"}, GroupID: "g", Topics: []string{"t"}, Handler: h, StartOffset: 7}, false},
 	}
 	for _, tc := range tests {
