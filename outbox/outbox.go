@@ -201,6 +201,16 @@ type Source interface {
 	Stats(ctx context.Context) (pending int64, oldest time.Time, parked int64, err error)
 }
 
+// Retainer is implemented by sources that can keep published rows for a
+// while (Config.Retain) instead of deleting them at once.
+type Retainer interface {
+	// MarkPublished marks rows published: Fetch and Stats skip them.
+	MarkPublished(ctx context.Context, seqs []int64) error
+	// Purge deletes up to limit rows published before before, returning
+	// how many it deleted.
+	Purge(ctx context.Context, before time.Time, limit int) (int64, error)
+}
+
 // Fence is the relay's leadership: only the holder publishes.
 type Fence interface {
 	// Acquire blocks until this relay holds the leadership or ctx ends.

@@ -38,6 +38,13 @@ type Config struct {
 	// BreakerThreshold consecutive transient failures open the circuit
 	// (default 5).
 	BreakerThreshold int
+	// Retain keeps published rows this long (marked, then deleted in
+	// batches of PurgeBatch) instead of deleting them on publish (zero,
+	// the default). The Source must implement Retainer.
+	Retain time.Duration
+	// PurgeBatch is the most rows one retention DELETE removes (default
+	// 1000), so cleanup never holds long locks against writers.
+	PurgeBatch int
 	// PublishTimeout bounds one publish call (default 30s); a round in
 	// progress at shutdown is finished within it.
 	PublishTimeout time.Duration
@@ -64,6 +71,13 @@ func (c *Config) Validate() error {
 	def(&c.Parallelism, 32)
 	def(&c.ParkAfter, 5)
 	def(&c.BreakerThreshold, 5)
+	def(&c.PurgeBatch, 1000)
+	if c.Retain < 0 {
+		return fmt.Errorf("%w: negative Retain", ErrInvalidOption)
+	}
+	if _, ok := c.Source.(Retainer); c.Retain > 0 && !ok {
+		return fmt.Errorf("%w: Retain needs a Source that implements Retainer", ErrInvalidOption)
+	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second
 	}
@@ -146,6 +160,7 @@ func (r *Relay) lead(ctx context.Context) error {
 		}
 		if now := time.Now(); now.Sub(lastStats) >= r.cfg.PollInterval {
 			r.stats(ctx)
+			r.purge(ctx, now)
 			lastStats = now
 		}
 		r.mu.Lock()
@@ -302,7 +317,7 @@ func (r *Relay) publishKey(ctx context.Context, rows []Row) time.Duration {
 			seqs[i] = rows[i].Seq
 			r.m.latency.Observe(now.Sub(rows[i].Timestamp).Seconds())
 		}
-		if err := r.cfg.Source.Delete(ctx, seqs); err != nil {
+		if err := r.done(ctx, seqs); err != nil {
 			// Published but not deleted: the rows go out again (at-least-once).
 			r.cfg.Logger.Warn("outbox relay: delete published rows", "err", err)
 			return r.cfg.Backoff.Delay(0)
@@ -311,6 +326,32 @@ func (r *Relay) publishKey(ctx context.Context, rows []Row) time.Duration {
 		rows = rows[n:]
 	}
 	return 0
+}
+
+// done deletes published rows, or marks them when retention is on.
+func (r *Relay) done(ctx context.Context, seqs []int64) error {
+	if r.cfg.Retain > 0 {
+		return r.cfg.Source.(Retainer).MarkPublished(ctx, seqs)
+	}
+	return r.cfg.Source.Delete(ctx, seqs)
+}
+
+// purge deletes rows published more than Retain ago, in batches.
+func (r *Relay) purge(ctx context.Context, now time.Time) {
+	if r.cfg.Retain <= 0 {
+		return
+	}
+	ret := r.cfg.Source.(Retainer)
+	for ctx.Err() == nil {
+		n, err := ret.Purge(ctx, now.Add(-r.cfg.Retain), r.cfg.PurgeBatch)
+		if err != nil {
+			r.cfg.Logger.Warn("outbox relay: purge", "err", err)
+			return
+		}
+		if n < int64(r.cfg.PurgeBatch) {
+			return
+		}
+	}
 }
 
 // Limits of one publish call, so a hot key's backlog does not make a batch

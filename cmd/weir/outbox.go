@@ -196,7 +196,7 @@ func newOutboxInitCmd(of *outboxFlags) *cobra.Command {
 func newOutboxRelayCmd(of *outboxFlags, cf *clientFlags) *cobra.Command {
 	var (
 		batch, parallelism, parkAfter int
-		poll, lease                   time.Duration
+		poll, lease, retain           time.Duration
 		metricsListen                 string
 	)
 	cmd := &cobra.Command{
@@ -223,7 +223,7 @@ func newOutboxRelayCmd(of *outboxFlags, cf *clientFlags) *cobra.Command {
 			reg := prometheus.NewRegistry()
 			cfg := outbox.Config{
 				Source: d.source, Routing: r, BatchSize: batch, Parallelism: parallelism,
-				ParkAfter: parkAfter, PollInterval: poll, Logger: logger, Registerer: reg,
+				ParkAfter: parkAfter, PollInterval: poll, Logger: logger, Registerer: reg, Retain: retain,
 				Publisher: outbox.NewKafkaPublisher(addrs, cf.timeout),
 			}
 			defer cfg.Publisher.Close()
@@ -255,6 +255,7 @@ func newOutboxRelayCmd(of *outboxFlags, cf *clientFlags) *cobra.Command {
 	fl.IntVar(&parkAfter, "park-after", 5, "park a row after this many broker rejections")
 	fl.DurationVar(&poll, "poll", time.Second, "poll interval when no notification arrives")
 	fl.DurationVar(&lease, "lease", 5*time.Second, "PostgreSQL: a stalled leader loses its advisory lock after this")
+	fl.DurationVar(&retain, "retain", 0, "keep published rows this long, deleted in batches (0: delete on publish)")
 	fl.StringVar(&metricsListen, "metrics-listen", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9464)")
 	return cmd
 }

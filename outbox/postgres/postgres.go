@@ -61,8 +61,8 @@ func WriteTable(ctx context.Context, tx Execer, table string, msgs ...outbox.Mes
 
 // names are the quoted identifiers derived from a table name.
 type names struct {
-	table, notifyFn, trigger, seqIdx, parkedIdx, channel string
-	cols                                                 outbox.Columns // quoted
+	table, notifyFn, trigger, seqIdx, parkedIdx, publishedIdx, channel string
+	cols                                                               outbox.Columns // quoted
 }
 
 func namesFor(r *outbox.Routing) (names, error) {
@@ -73,7 +73,7 @@ func namesFor(r *outbox.Routing) (names, error) {
 	base := strings.ReplaceAll(r.Table, ".", "_")
 	n := names{
 		table: t, notifyFn: `"` + base + `_notify"`, trigger: `"` + base + `_notify"`,
-		seqIdx: `"` + base + `_seq_pending"`, parkedIdx: `"` + base + `_parked_key"`,
+		seqIdx: `"` + base + `_seq_pending"`, parkedIdx: `"` + base + `_parked_key"`, publishedIdx: `"` + base + `_published"`,
 		channel: "weir_outbox_" + base,
 	}
 	if i := strings.LastIndex(r.Table, "."); i >= 0 {
@@ -117,7 +117,9 @@ func Init(ctx context.Context, db Execer, r *outbox.Routing) error {
 	ADD COLUMN IF NOT EXISTS xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
 	ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 0,
 	ADD COLUMN IF NOT EXISTS parked_at timestamptz,
-	ADD COLUMN IF NOT EXISTS last_error text`,
+	ADD COLUMN IF NOT EXISTS last_error text,
+	ADD COLUMN IF NOT EXISTS published_at timestamptz`,
+		`CREATE INDEX IF NOT EXISTS ` + n.publishedIdx + ` ON ` + n.table + ` (published_at) WHERE published_at IS NOT NULL`,
 		`CREATE INDEX IF NOT EXISTS ` + n.seqIdx + ` ON ` + n.table + ` (seq) WHERE parked_at IS NULL`,
 		`CREATE INDEX IF NOT EXISTS ` + n.parkedIdx + ` ON ` + n.table + ` (` + c.Key + `) WHERE parked_at IS NOT NULL`,
 		`CREATE OR REPLACE FUNCTION ` + n.notifyFn + `() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -157,11 +159,12 @@ func NewSource(pool *pgxpool.Pool, r *outbox.Routing) (*Source, error) {
 	s := &Source{
 		pool: pool, n: n, wake: make(chan struct{}, 1), done: make(chan struct{}),
 		fetch: `SELECT ` + cols + ` FROM ` + n.table + ` o
-WHERE o.parked_at IS NULL
+WHERE o.parked_at IS NULL AND o.published_at IS NULL
   AND o.xid < pg_snapshot_xmin(pg_current_snapshot())
   AND NOT EXISTS (SELECT 1 FROM ` + n.table + ` p WHERE p.parked_at IS NOT NULL AND p.` + c.Key + ` = o.` + c.Key + `)
 ORDER BY o.seq LIMIT $1`,
-		stats: `SELECT count(*) FILTER (WHERE parked_at IS NULL), min(` + c.Timestamp + `) FILTER (WHERE parked_at IS NULL),
+		stats: `SELECT count(*) FILTER (WHERE parked_at IS NULL AND published_at IS NULL),
+	min(` + c.Timestamp + `) FILTER (WHERE parked_at IS NULL AND published_at IS NULL),
 	count(*) FILTER (WHERE parked_at IS NOT NULL) FROM ` + n.table,
 		parked: `SELECT ` + cols + `, o.parked_at, coalesce(o.last_error, '') FROM ` + n.table + ` o
 WHERE o.parked_at IS NOT NULL ORDER BY o.seq LIMIT $1`,
@@ -260,6 +263,25 @@ func (s *Source) Delete(ctx context.Context, seqs []int64) error {
 		return fmt.Errorf("outbox/postgres: delete: %w", err)
 	}
 	return nil
+}
+
+// MarkPublished implements outbox.Retainer.
+func (s *Source) MarkPublished(ctx context.Context, seqs []int64) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE `+s.n.table+` SET published_at = now() WHERE seq = ANY($1)`, seqs); err != nil {
+		return fmt.Errorf("outbox/postgres: mark published: %w", err)
+	}
+	return nil
+}
+
+// Purge implements outbox.Retainer: one bounded DELETE, so writers never
+// wait behind a long cleanup.
+func (s *Source) Purge(ctx context.Context, before time.Time, limit int) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.n.table+` WHERE seq IN (SELECT seq FROM `+s.n.table+`
+	WHERE published_at < $1 LIMIT $2)`, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("outbox/postgres: purge: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // Reject implements outbox.Source.

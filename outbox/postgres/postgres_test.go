@@ -87,6 +87,24 @@ func TestInitIdempotentOnDebeziumTable(t *testing.T) {
 	if strings.Join(types, ",") != "Old,Sql" || rows[1].Headers["traceparent"] != "00-x" || string(rows[1].Payload) != `{"a": 1}` {
 		t.Fatalf("rows %+v", rows)
 	}
+
+	// Retention: a marked row is no longer fetched or pending, and a purge
+	// past it deletes it (bounded by its limit).
+	if err := src.MarkPublished(ctx, []int64{rows[0].Seq}); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := src.Fetch(ctx, 10); err != nil || len(left) != 1 || left[0].Type != "Sql" {
+		t.Fatalf("after marking: %+v %v", left, err)
+	}
+	if n, err := src.Purge(ctx, time.Now().Add(-time.Hour), 10); err != nil || n != 0 {
+		t.Fatalf("purge within retention: %d %v", n, err)
+	}
+	if n, err := src.Purge(ctx, time.Now().Add(time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("purge: %d %v", n, err)
+	}
+	if n, _, _, err := src.Stats(ctx); err != nil || n != 1 {
+		t.Fatalf("pending %d %v", n, err)
+	}
 }
 
 func mustBegin(t *testing.T, conn *pgx.Conn) pgx.Tx {

@@ -31,8 +31,8 @@ func Open(path string) (*sql.DB, error) {
 }
 
 type names struct {
-	table, parkedIdx string
-	cols             outbox.Columns
+	table, parkedIdx, publishedIdx string
+	cols                           outbox.Columns
 }
 
 func namesFor(r *outbox.Routing) (names, error) {
@@ -43,7 +43,7 @@ func namesFor(r *outbox.Routing) (names, error) {
 	if err != nil {
 		return names{}, err
 	}
-	n := names{table: t, parkedIdx: `"` + r.Table + `_parked_key"`}
+	n := names{table: t, parkedIdx: `"` + r.Table + `_parked_key"`, publishedIdx: `"` + r.Table + `_published"`}
 	c := r.Columns
 	for _, p := range []*string{&c.ID, &c.Key, &c.Type, &c.Payload, &c.Timestamp, &c.AggregateType} {
 		q, err := outbox.QuoteIdent(*p)
@@ -75,11 +75,26 @@ func Init(ctx context.Context, db *sql.DB, r *outbox.Routing) error {
 	` + c.Timestamp + ` INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
 	attempts INTEGER NOT NULL DEFAULT 0,
 	parked_at INTEGER,
-	last_error TEXT
+	last_error TEXT,
+	published_at INTEGER
 )`,
+		`CREATE INDEX IF NOT EXISTS ` + n.publishedIdx + ` ON ` + n.table + ` (published_at) WHERE published_at IS NOT NULL`,
 		`CREATE INDEX IF NOT EXISTS ` + n.parkedIdx + ` ON ` + n.table + ` (` + c.Key + `) WHERE parked_at IS NOT NULL`,
 	}
-	for _, s := range stmts {
+	if _, err := db.ExecContext(ctx, stmts[0]); err != nil {
+		return fmt.Errorf("outbox/sqlite: init %s: %w", r.Table, err)
+	}
+	// Tables created before retention existed lack published_at.
+	var has int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = 'published_at'`, r.Table).Scan(&has); err != nil {
+		return fmt.Errorf("outbox/sqlite: init %s: %w", r.Table, err)
+	}
+	if has == 0 {
+		if _, err := db.ExecContext(ctx, `ALTER TABLE `+n.table+` ADD COLUMN published_at INTEGER`); err != nil {
+			return fmt.Errorf("outbox/sqlite: init %s: %w", r.Table, err)
+		}
+	}
+	for _, s := range stmts[1:] {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("outbox/sqlite: init %s: %w", r.Table, err)
 		}
@@ -106,10 +121,11 @@ func NewSource(db *sql.DB, r *outbox.Routing) (*Source, error) {
 	return &Source{
 		db: db, n: n,
 		fetch: `SELECT ` + cols + ` FROM ` + n.table + ` o
-WHERE o.parked_at IS NULL
+WHERE o.parked_at IS NULL AND o.published_at IS NULL
   AND NOT EXISTS (SELECT 1 FROM ` + n.table + ` p WHERE p.parked_at IS NOT NULL AND p.` + c.Key + ` = o.` + c.Key + `)
 ORDER BY o.seq LIMIT $1`,
-		stats: `SELECT count(*) FILTER (WHERE parked_at IS NULL), min(` + c.Timestamp + `) FILTER (WHERE parked_at IS NULL),
+		stats: `SELECT count(*) FILTER (WHERE parked_at IS NULL AND published_at IS NULL),
+	min(` + c.Timestamp + `) FILTER (WHERE parked_at IS NULL AND published_at IS NULL),
 	count(*) FILTER (WHERE parked_at IS NOT NULL) FROM ` + n.table,
 		parked: `SELECT ` + cols + `, o.parked_at, coalesce(o.last_error, '') FROM ` + n.table + ` o
 WHERE o.parked_at IS NOT NULL ORDER BY o.seq LIMIT $1`,
@@ -169,6 +185,40 @@ func (s *Source) Delete(ctx context.Context, seqs []int64) error {
 		return fmt.Errorf("outbox/sqlite: delete: %w", err)
 	}
 	return nil
+}
+
+// seqList returns "?,?,..." and the arguments for seqs.
+func seqList(seqs []int64) (string, []any) {
+	args := make([]any, len(seqs))
+	marks := make([]string, len(seqs))
+	for i, v := range seqs {
+		args[i], marks[i] = v, "?"
+	}
+	return strings.Join(marks, ","), args
+}
+
+// MarkPublished implements outbox.Retainer.
+func (s *Source) MarkPublished(ctx context.Context, seqs []int64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	marks, args := seqList(seqs)
+	args = append([]any{time.Now().UnixMilli()}, args...)
+	if _, err := s.db.ExecContext(ctx, `UPDATE `+s.n.table+` SET published_at = ? WHERE seq IN (`+marks+`)`, args...); err != nil {
+		return fmt.Errorf("outbox/sqlite: mark published: %w", err)
+	}
+	return nil
+}
+
+// Purge implements outbox.Retainer.
+func (s *Source) Purge(ctx context.Context, before time.Time, limit int) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM `+s.n.table+` WHERE seq IN (SELECT seq FROM `+s.n.table+`
+	WHERE published_at IS NOT NULL AND published_at < $1 LIMIT $2)`, before.UnixMilli(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("outbox/sqlite: purge: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }
 
 // Reject implements outbox.Source.

@@ -159,3 +159,68 @@ func TestRelayToBroker(t *testing.T) {
 		}
 	}
 }
+
+// TestRetentionMarksThenPurgesInBatches: with Retain, published rows stay
+// (marked, no longer fetched or pending) and Purge removes those older
+// than the retention in bounded batches.
+func TestRetentionMarksThenPurgesInBatches(t *testing.T) {
+	src, write := open(t)
+	ctx := context.Background()
+	for i := range 25 {
+		write(outbox.Message{AggregateType: "a", AggregateID: fmt.Sprint(i % 5), Type: "t"})
+	}
+	published := 0
+	pub := publishFunc(func(_ context.Context, recs []outbox.Record) error { published += len(recs); return nil })
+	r, err := outbox.NewRelay(outbox.Config{Source: src, Publisher: pub, Retain: time.Hour, Parallelism: 1, PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, _, _, err := src.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rows pending", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := src.Fetch(ctx, 100); err != nil || len(rows) != 0 || published != 25 {
+		t.Fatalf("after publish: fetched %d (err %v), published %d", len(rows), err, published)
+	}
+	steps := []struct {
+		before time.Time
+		want   int64
+	}{
+		{time.Now().Add(-time.Hour), 0}, // within the retention: kept
+		{time.Now().Add(time.Second), 10},
+		{time.Now().Add(time.Second), 10},
+		{time.Now().Add(time.Second), 5},
+		{time.Now().Add(time.Second), 0},
+	}
+	for i, s := range steps {
+		if n, err := src.Purge(ctx, s.before, 10); err != nil || n != s.want {
+			t.Fatalf("purge %d: %d rows (err %v), want %d", i, n, err, s.want)
+		}
+	}
+	if _, err := outbox.NewRelay(outbox.Config{Source: struct{ outbox.Source }{src}, Publisher: pub, Retain: time.Hour}); err == nil {
+		t.Fatal("Retain accepted for a source without Retainer")
+	}
+}
+
+// publishFunc adapts a function to outbox.Publisher.
+type publishFunc func(context.Context, []outbox.Record) error
+
+func (f publishFunc) Publish(ctx context.Context, recs []outbox.Record) error { return f(ctx, recs) }
+func (f publishFunc) Close() error                                            { return nil }
