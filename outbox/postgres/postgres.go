@@ -73,7 +73,7 @@ func namesFor(r *outbox.Routing) (names, error) {
 	base := strings.ReplaceAll(r.Table, ".", "_")
 	n := names{
 		table: t, notifyFn: `"` + base + `_notify"`, trigger: `"` + base + `_notify"`,
-		seqIdx: `"` + base + `_seq_pending"`, parkedIdx: `"` + base + `_parked_key"`, publishedIdx: `"` + base + `_published"`,
+		seqIdx: `"` + base + `_seq_unpublished"`, parkedIdx: `"` + base + `_parked_key"`, publishedIdx: `"` + base + `_published"`,
 		channel: "weir_outbox_" + base,
 	}
 	if i := strings.LastIndex(r.Table, "."); i >= 0 {
@@ -120,7 +120,7 @@ func Init(ctx context.Context, db Execer, r *outbox.Routing) error {
 	ADD COLUMN IF NOT EXISTS last_error text,
 	ADD COLUMN IF NOT EXISTS published_at timestamptz`,
 		`CREATE INDEX IF NOT EXISTS ` + n.publishedIdx + ` ON ` + n.table + ` (published_at) WHERE published_at IS NOT NULL`,
-		`CREATE INDEX IF NOT EXISTS ` + n.seqIdx + ` ON ` + n.table + ` (seq) WHERE parked_at IS NULL`,
+		`CREATE INDEX IF NOT EXISTS ` + n.seqIdx + ` ON ` + n.table + ` (seq) WHERE parked_at IS NULL AND published_at IS NULL`,
 		`CREATE INDEX IF NOT EXISTS ` + n.parkedIdx + ` ON ` + n.table + ` (` + c.Key + `) WHERE parked_at IS NOT NULL`,
 		`CREATE OR REPLACE FUNCTION ` + n.notifyFn + `() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN PERFORM pg_notify('` + n.channel + `', ''); RETURN NULL; END $$`,
