@@ -11,6 +11,9 @@ import (
 // Columns names the outbox table's columns (Debezium's table.field.event.*
 // options). The zero value means the defaults.
 type Columns struct {
+	// ID (default "id"), Key ("aggregateid"), Type ("type"), Payload
+	// ("payload"), Timestamp ("timestamp") and AggregateType
+	// ("aggregatetype") are the column names.
 	ID, Key, Type, Payload, Timestamp, AggregateType string
 }
 
@@ -203,7 +206,9 @@ func (r *Routing) column(row *Row, name string) (string, bool) {
 
 // Header is one record header.
 type Header struct {
-	Key   string
+	// Key is the header name.
+	Key string
+	// Value is the header value.
 	Value []byte
 }
 
