@@ -45,6 +45,7 @@ func newRootCmd() *cobra.Command {
 		newClusterCmd(),
 		newBenchCmd(),
 		newOutboxCmd(),
+		newTransactionsCmd(),
 	)
 	return root
 }
