@@ -135,7 +135,11 @@ func TestKilledAndScaledWorkers(t *testing.T) {
 		var applied int64
 		var all []kafka.Message
 		for round := range rounds {
-			all = append(all, e.produceMany(t, topic, parts, perRound, 101)...)
+			n := perRound
+			if round == rounds-1 {
+				n = events - perRound*(rounds-1) // exactly events in all
+			}
+			all = append(all, e.produceMany(t, topic, parts, n, 101)...)
 			switch round {
 			case 3:
 				scaleTo(4)
