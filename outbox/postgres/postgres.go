@@ -61,8 +61,8 @@ func WriteTable(ctx context.Context, tx Execer, table string, msgs ...outbox.Mes
 
 // names are the quoted identifiers derived from a table name.
 type names struct {
-	table, notifyFn, trigger, seqIdx, parkedIdx, publishedIdx, channel string
-	cols                                                               outbox.Columns // quoted
+	table, notifyFn, trigger, seqKey, seqIdx, parkedIdx, publishedIdx, channel string
+	cols                                                                       outbox.Columns // quoted
 }
 
 func namesFor(r *outbox.Routing) (names, error) {
@@ -73,7 +73,7 @@ func namesFor(r *outbox.Routing) (names, error) {
 	base := strings.ReplaceAll(r.Table, ".", "_")
 	n := names{
 		table: t, notifyFn: `"` + base + `_notify"`, trigger: `"` + base + `_notify"`,
-		seqIdx: `"` + base + `_seq_unpublished"`, parkedIdx: `"` + base + `_parked_key"`, publishedIdx: `"` + base + `_published"`,
+		seqKey: `"` + base + `_seq"`, seqIdx: `"` + base + `_seq_unpublished"`, parkedIdx: `"` + base + `_parked_key"`, publishedIdx: `"` + base + `_published"`,
 		channel: "weir_outbox_" + base,
 	}
 	if i := strings.LastIndex(r.Table, "."); i >= 0 {
@@ -119,6 +119,7 @@ func Init(ctx context.Context, db Execer, r *outbox.Routing) error {
 	ADD COLUMN IF NOT EXISTS parked_at timestamptz,
 	ADD COLUMN IF NOT EXISTS last_error text,
 	ADD COLUMN IF NOT EXISTS published_at timestamptz`,
+		`CREATE UNIQUE INDEX IF NOT EXISTS ` + n.seqKey + ` ON ` + n.table + ` (seq)`,
 		`CREATE INDEX IF NOT EXISTS ` + n.publishedIdx + ` ON ` + n.table + ` (published_at) WHERE published_at IS NOT NULL`,
 		`CREATE INDEX IF NOT EXISTS ` + n.seqIdx + ` ON ` + n.table + ` (seq) WHERE parked_at IS NULL AND published_at IS NULL`,
 		`CREATE INDEX IF NOT EXISTS ` + n.parkedIdx + ` ON ` + n.table + ` (` + c.Key + `) WHERE parked_at IS NOT NULL`,
