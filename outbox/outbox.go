@@ -17,9 +17,9 @@
 //
 // Delivery is at-least-once: a relay that crashes between the broker's
 // acknowledgment and the delete publishes those rows again, so consumers
-// deduplicate on the id header. The exactly-once path (each batch produced
-// in a Kafka transaction that also records the source position) is designed
-// behind the TxPublisher interface and waits for broker transactions.
+// deduplicate on the id header. The exactly-once path (each round produced
+// in a Kafka transaction that also records the round's rows) is designed
+// behind the TxPublisher interface and not built yet.
 package outbox
 
 import (

@@ -20,14 +20,16 @@ type Publisher interface {
 }
 
 // TxPublisher is the exactly-once path, for brokers with Kafka transactions:
-// PublishTx produces recs and records the source position (the last seq) in
-// one transaction, and Position reads the committed position back, so a new
-// leader resumes after it and a deposed one is fenced by its producer epoch.
-// Weir's broker does not serve transactions yet; no implementation ships.
+// PublishTx produces a whole round and a position record (the round's seqs,
+// in a compacted topic) in one transaction; Published reads the last
+// committed position back, so a new leader deletes those rows instead of
+// publishing them again, and its producer epoch fences a deposed relay.
+// The relay does not use it yet (see docs/outbox.md); no implementation
+// ships.
 type TxPublisher interface {
 	Publisher
-	PublishTx(ctx context.Context, recs []Record, position int64) error
-	Position(ctx context.Context) (int64, error)
+	PublishTx(ctx context.Context, recs []Record, seqs []int64) error
+	Published(ctx context.Context) ([]int64, error)
 }
 
 // RejectedError reports that the broker refused a record itself (too
