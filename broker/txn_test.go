@@ -266,6 +266,43 @@ func TestTxnBadInput(t *testing.T) {
 	if hw, _ := endOffsets(t, s, "b"); hw != 0 {
 		t.Fatalf("HW %d, want 0", hw)
 	}
+	// A transactional batch out of sequence inside the transaction:
+	// OUT_OF_ORDER_SEQUENCE_NUMBER, nothing written; a batch for a
+	// partition not added: INVALID_TXN_STATE.
+	tc := newTxnClient(t, s, "seq", 60000)
+	tc.produce("b", 2)
+	createTopicRaw(t, c, "other", 1, nil)
+	for _, bad := range []struct {
+		name  string
+		topic string
+		seq   int32
+		want  *kerr.Error
+	}{
+		{"sequence gap", "b", 5, kerr.OutOfOrderSequenceNumber},
+		{"partition not in the transaction", "other", 0, kerr.InvalidTxnState},
+	} {
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = 9, -1, 5000, kmsg.StringPtr("seq")
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = bad.topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = nowBatch("bad", 1, batch.Options{Idempotent: true, Transactional: true, ProducerID: tc.pid, ProducerEpoch: tc.epoch, BaseSequence: bad.seq})
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		if got := tc.rt(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; got != bad.want.Code {
+			t.Fatalf("%s: %v, want %v", bad.name, kerr.ErrorForCode(got), bad.want)
+		}
+	}
+	tc.must("abort", tc.end(false))
+	if hw, lso := endOffsets(t, s, "b"); hw != 3 || lso != 3 {
+		t.Fatalf("after the aborted transaction: HW %d LSO %d, want 3 3 (2 records and the marker)", hw, lso)
+	}
+	if got := consumeIsolated(t, s, "b", true, 0); len(got) != 0 {
+		t.Fatalf("read_committed saw %v", got)
+	}
+	if hw, _ := endOffsets(t, s, "other"); hw != 0 {
+		t.Fatalf("other: HW %d, want 0", hw)
+	}
 }
 
 // txnClient drives one transactional id with raw requests.

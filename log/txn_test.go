@@ -125,3 +125,25 @@ func TestControlMarkerRejects(t *testing.T) {
 		})
 	}
 }
+
+// FuzzControlMarker: no batch makes ControlMarker panic, and what it
+// accepts is a commit or an abort.
+func FuzzControlMarker(f *testing.F) {
+	for _, commit := range []bool{true, false} {
+		b, err := AppendMarker(nil, 1, 0, commit, 0, 0)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := batch.Parse(data)
+		if err != nil {
+			return
+		}
+		typ, err := ControlMarker(b)
+		if err == nil && typ != MarkerAbort && typ != MarkerCommit {
+			t.Fatalf("type %d accepted", typ)
+		}
+	})
+}

@@ -19,8 +19,9 @@ var (
 	ErrPartitionClosed = errors.New("replica: partition closed")
 	// ErrMessageTooLarge: a batch exceeds max.message.bytes (MESSAGE_TOO_LARGE).
 	ErrMessageTooLarge = errors.New("replica: batch larger than max.message.bytes")
-	// ErrTransactionsUnsupported: a transactional batch, which needs the
-	// transaction coordinator this broker does not have yet (INVALID_TXN_STATE).
+	// ErrTransactionsUnsupported is no longer returned: transactional
+	// batches are accepted, and the broker checks them against the
+	// transaction coordinator. It still maps to INVALID_TXN_STATE.
 	ErrTransactionsUnsupported = errors.New("replica: transactional batches are not supported")
 	// ErrNotEnoughReplicas: acks=all with an ISR smaller than
 	// min.insync.replicas; nothing was appended (NOT_ENOUGH_REPLICAS).
