@@ -242,6 +242,9 @@ func (p *Partition) cleanShutdown() error {
 	if err := p.writeOffsetCheckpoint(logStartCheckpoint, p.startOffset.Load()); err != nil {
 		return err
 	}
+	if err := p.writeTxnCheckpoint(); err != nil {
+		return err
+	}
 	return p.writeMarker()
 }
 

@@ -218,7 +218,7 @@ func (p *Partition) recover() error {
 	if err := p.rebuildProducers(snapshots, leo); err != nil {
 		return err
 	}
-	if err := p.rebuildTxns(); err != nil {
+	if err := p.rebuildTxns(r.Clean); err != nil {
 		return err
 	}
 	if marker {

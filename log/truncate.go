@@ -79,7 +79,7 @@ func (p *Partition) Truncate(offset int64) error {
 	if err := p.rebuildProducers(snaps, leo); err != nil {
 		return err
 	}
-	return p.rebuildTxns()
+	return p.rebuildTxns(false)
 }
 
 // truncateFully drops every segment and restarts the log at offset.

@@ -176,11 +176,15 @@ func (p *Partition) AbortedTransactions(from, to int64) []AbortedTxn {
 	return p.txns.abortedIn(from, to)
 }
 
-// rebuildTxns rebuilds the transaction state from the batch headers of the
-// whole log (control batches are read whole to learn their type). Writer
-// only.
-func (p *Partition) rebuildTxns() error {
+// rebuildTxns rebuilds the transaction state: from the checkpoint of a
+// clean shutdown when clean is set and it matches the log, otherwise from
+// the batch headers of the whole log (control batches are read whole to
+// learn their type). Writer only.
+func (p *Partition) rebuildTxns(clean bool) error {
 	p.txns.reset()
+	if clean && p.loadTxnCheckpoint() {
+		return nil
+	}
 	l := p.segs.Load()
 	hdr := make([]byte, batch.HeaderSize)
 	for _, s := range l.segs {

@@ -147,3 +147,54 @@ func FuzzControlMarker(f *testing.F) {
 		}
 	})
 }
+
+// TestTxnCheckpoint: a clean close saves the transaction state and a clean
+// open uses it; a damaged checkpoint is reported and the state rebuilt
+// from the log; a partition without transactions writes none.
+func TestTxnCheckpoint(t *testing.T) {
+	fs := vfs.NewMem()
+	p := openT(t, fs, smallConfig(), Options{})
+	appendT(t, p, txnBatch(1, 0, 0, 2), AppendOptions{})    // 0-1
+	appendT(t, p, markerT(t, 1, 0, false), AppendOptions{}) // 2
+	appendT(t, p, txnBatch(3, 0, 0, 1), AppendOptions{})    // 3: stays open
+	closeT(t, p)
+	path := "/p/t-0/" + txnCheckpointName
+	if _, err := fs.Stat(path); err != nil {
+		t.Fatalf("no checkpoint after a clean close: %v", err)
+	}
+	want := "3 [{1 0 2}]"
+	state := func(p *Partition) string {
+		return fmt.Sprint(p.FirstUnstableOffset(), " ", p.AbortedTransactions(0, 10))
+	}
+	p = openT(t, fs, smallConfig(), Options{})
+	if got := state(p); got != want {
+		t.Fatalf("from the checkpoint: %s, want %s", got, want)
+	}
+	closeT(t, p)
+	f, err := fs.OpenReadWrite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0xff}, 10); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	p = openT(t, fs, smallConfig(), Options{})
+	if got := state(p); got != want {
+		t.Fatalf("after a damaged checkpoint: %s, want %s", got, want)
+	}
+	if len(p.Recovery().Problems) == 0 {
+		t.Fatal("damaged checkpoint not reported")
+	}
+	closeT(t, p)
+
+	q := openT(t, vfs.NewMem(), smallConfig(), Options{})
+	appendT(t, q, testBatch(3, 0, 1, 'x'), AppendOptions{})
+	closeT(t, q)
+	names, _ := q.fs.List("/p/t-0")
+	for _, n := range names {
+		if n == txnCheckpointName {
+			t.Fatal("checkpoint written for a partition without transactions")
+		}
+	}
+}
