@@ -14,6 +14,7 @@
 //	recovery-point-offset-checkpoint  offsets below it are fsynced
 //	log-start-offset-checkpoint       the log start offset (DeleteRecords)
 //	leader-epoch-checkpoint           epoch → start offset (KIP-101)
+//	transactions.checkpoint           open and aborted transactions (clean shutdown only)
 //	.weir_cleanshutdown               present only between Close and Open
 //
 // A .log file is a run of v2 record batches, back to back, with nothing
@@ -60,7 +61,8 @@
 // then one entry per line ("<offset>", or "<epoch> <offset>" for the epoch
 // checkpoint). They are written to a .tmp file, fsynced, renamed into place
 // and the directory fsynced. The .snapshot format belongs to the producer
-// state code; the file is written the same way.
+// state code and transactions.checkpoint (binary, CRC-32C) to txn.go and
+// txn_checkpoint.go, which draw them; both are written the same way.
 //
 // # Guarantees
 //
