@@ -169,7 +169,7 @@ func (p *Partition) appendLocked(b []byte, nb int, o AppendOptions) (AppendResul
 	}
 	if ledger != nil {
 		p.producers = ledger
-		observeTxns(&p.txns, b)
+		observeTxns(&p.txns, b, p.startOffset.Load())
 	}
 	if o.KeepOffsets {
 		for pos := 0; pos < len(b); {

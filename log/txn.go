@@ -216,11 +216,28 @@ func (p *Partition) rebuildTxns(clean bool) error {
 }
 
 // observeTxns feeds every batch of an append (validated, offsets assigned)
-// to t.
-func observeTxns(t *txnState, b []byte) {
+// to t, and forgets aborted transactions wholly below the log start offset
+// (retention or DeleteRecords removed them) when an abort is added.
+func observeTxns(t *txnState, b []byte, logStart int64) {
 	for pos := 0; pos < len(b); {
 		bt := batch.Batch(b[pos : pos+batchSize(b[pos:])])
 		pos += len(bt)
 		t.observe(bt)
+		if bt.IsControl() {
+			t.trimBelow(logStart)
+		}
+	}
+}
+
+// trimBelow drops the aborted transactions whose marker is below start.
+func (t *txnState) trimBelow(start int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i := 0
+	for i < len(t.aborted) && t.aborted[i].LastOffset < start {
+		i++
+	}
+	if i > 0 {
+		t.aborted = slices.Delete(t.aborted, 0, i)
 	}
 }

@@ -198,3 +198,20 @@ func TestTxnCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestTxnAbortedTrimmed: aborted transactions below the log start offset
+// are forgotten when the next marker is written.
+func TestTxnAbortedTrimmed(t *testing.T) {
+	p := openT(t, vfs.NewMem(), smallConfig(), Options{})
+	defer closeT(t, p)
+	appendT(t, p, txnBatch(1, 0, 0, 2), AppendOptions{})    // 0-1
+	appendT(t, p, markerT(t, 1, 0, false), AppendOptions{}) // 2
+	if _, err := p.DeleteRecordsBefore(3); err != nil {
+		t.Fatal(err)
+	}
+	appendT(t, p, txnBatch(2, 0, 0, 1), AppendOptions{})    // 3
+	appendT(t, p, markerT(t, 2, 0, false), AppendOptions{}) // 4
+	if got := fmt.Sprint(p.AbortedTransactions(0, 10)); got != "[{2 3 4}]" {
+		t.Fatalf("aborted %s, want only producer 2's", got)
+	}
+}
