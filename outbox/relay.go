@@ -48,6 +48,10 @@ type Config struct {
 	// PublishTimeout bounds one publish call (default 30s); a round in
 	// progress at shutdown is finished within it.
 	PublishTimeout time.Duration
+	// AtLeastOnce forces the at-least-once path even when Publisher is a
+	// TxPublisher. By default a TxPublisher gets the exactly-once path: one
+	// transaction per round with its position, resumed by Published.
+	AtLeastOnce bool
 	// Logger receives state changes (default: discard).
 	Logger *slog.Logger
 	// Registerer registers the relay's metrics (nil: not registered).
@@ -149,6 +153,9 @@ func (r *Relay) Run(ctx context.Context) error {
 // lead publishes while this relay is the leader.
 func (r *Relay) lead(ctx context.Context) error {
 	var lastStats time.Time
+	tp, tx := r.cfg.Publisher.(TxPublisher)
+	tx = tx && !r.cfg.AtLeastOnce
+	recovered := false
 	for ctx.Err() == nil {
 		if f := r.cfg.Fence; f != nil {
 			if err := f.Check(ctx); err != nil {
@@ -172,6 +179,23 @@ func (r *Relay) lead(ctx context.Context) error {
 			}
 			continue
 		}
+		if tx && !recovered {
+			if err := r.recoverTx(ctx, tp); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				d := r.failure()
+				r.cfg.Logger.Warn("outbox relay: resume from the committed position", "err", err, "retry_in", d)
+				if errors.Is(err, ErrFenced) {
+					return err
+				}
+				if !sleep(ctx, d) {
+					return nil
+				}
+				continue
+			}
+			recovered = true
+		}
 		rows, err := r.cfg.Source.Fetch(ctx, r.cfg.BatchSize)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -189,6 +213,19 @@ func (r *Relay) lead(ctx context.Context) error {
 			}
 			continue
 		}
+		if tx {
+			wait, err := r.roundTx(ctx, tp, rows)
+			if errors.Is(err, ErrFenced) {
+				return err
+			}
+			if err != nil {
+				recovered = false // Published starts a fresh producer and deletes what was committed
+			}
+			if wait > 0 && !sleep(ctx, wait) {
+				return nil
+			}
+			continue
+		}
 		if wait := r.round(ctx, rows); wait > 0 {
 			if !sleep(ctx, wait) {
 				return nil
@@ -196,6 +233,100 @@ func (r *Relay) lead(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// recoverTx starts the transactional producer (fencing a deposed relay)
+// and removes the rows of the last committed round: rounds are sequential
+// and each deletes its rows before the next, so only those can still be in
+// the table after a crash.
+func (r *Relay) recoverTx(ctx context.Context, tp TxPublisher) error {
+	seqs, err := tp.Published(ctx)
+	if err != nil {
+		return err
+	}
+	if len(seqs) == 0 {
+		return nil
+	}
+	if err := r.done(context.WithoutCancel(ctx), seqs); err != nil {
+		return fmt.Errorf("outbox: delete the committed round's rows: %w", err)
+	}
+	return nil
+}
+
+// failure feeds the breaker and waits its backoff.
+func (r *Relay) failure() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	d := r.breaker.Failure(now)
+	if r.breaker.Open(now) {
+		r.m.breaker.Set(1)
+	}
+	return d
+}
+
+// roundTx publishes rows in one transaction with their seqs as the
+// position, then deletes them. Each key's rows keep seq order; a row that
+// cannot be routed is rejected and its key's later rows wait for the next
+// round. A record the broker refuses aborts the round, counts an attempt
+// on its row, and the next round runs without it once it is parked. A
+// non-nil error means the producer must be started again (Published).
+func (r *Relay) roundTx(ctx context.Context, tp TxPublisher, rows []Row) (time.Duration, error) {
+	rctx := context.WithoutCancel(ctx)
+	blocked := map[string]bool{}
+	recs := make([]Record, 0, len(rows))
+	seqs := make([]int64, 0, len(rows))
+	kept := make([]Row, 0, len(rows))
+	for i := range rows {
+		row := &rows[i]
+		if blocked[row.AggregateID] {
+			continue
+		}
+		rec, err := r.cfg.Routing.Route(row)
+		if err != nil {
+			r.reject(rctx, row, err)
+			blocked[row.AggregateID] = true
+			continue
+		}
+		recs = append(recs, rec)
+		seqs = append(seqs, row.Seq)
+		kept = append(kept, *row)
+	}
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	pctx, cancel := context.WithTimeout(rctx, r.cfg.PublishTimeout)
+	err := tp.PublishTx(pctx, recs, seqs)
+	cancel()
+	if err != nil {
+		r.m.failures.Inc()
+		if rej, ok := errors.AsType[*RejectedError](err); ok {
+			for i := range kept {
+				if kept[i].ID == rej.ID {
+					r.reject(rctx, &kept[i], err)
+				}
+			}
+			return 0, nil
+		}
+		d := r.failure()
+		r.cfg.Logger.Warn("outbox relay: transactional publish failed", "err", err, "retry_in", d)
+		return d, err
+	}
+	r.mu.Lock()
+	r.breaker.Success()
+	r.m.breaker.Set(0)
+	r.mu.Unlock()
+	now := time.Now()
+	for i := range kept {
+		r.m.latency.Observe(now.Sub(kept[i].Timestamp).Seconds())
+	}
+	if err := r.done(rctx, seqs); err != nil {
+		// Committed but not deleted: recovery deletes them before the next round.
+		r.cfg.Logger.Warn("outbox relay: delete published rows", "err", err)
+		return r.cfg.Backoff.Delay(0), err
+	}
+	r.m.published.Add(float64(len(seqs)))
+	return 0, nil
 }
 
 // idle waits for a wake-up or the poll interval; false when ctx ended.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -197,7 +198,8 @@ func newOutboxRelayCmd(of *outboxFlags, cf *clientFlags) *cobra.Command {
 	var (
 		batch, parallelism, parkAfter int
 		poll, lease, retain           time.Duration
-		metricsListen                 string
+		metricsListen, transactions   string
+		transactionalID, posTopic     string
 	)
 	cmd := &cobra.Command{
 		Use:   "relay",
@@ -224,7 +226,27 @@ func newOutboxRelayCmd(of *outboxFlags, cf *clientFlags) *cobra.Command {
 			cfg := outbox.Config{
 				Source: d.source, Routing: r, BatchSize: batch, Parallelism: parallelism,
 				ParkAfter: parkAfter, PollInterval: poll, Logger: logger, Registerer: reg, Retain: retain,
-				Publisher: outbox.NewKafkaPublisher(addrs, cf.timeout),
+			}
+			useTx := false
+			switch transactions {
+			case "on":
+				useTx = true
+			case "off":
+			case "auto":
+				if useTx, err = outbox.SupportsTransactions(ctx, addrs, cf.timeout); err != nil {
+					return err
+				}
+			default:
+				return usageError{fmt.Errorf("--transactions %q: want auto, on or off", transactions)}
+			}
+			if useTx {
+				id := cmp.Or(transactionalID, "weir-outbox/"+r.Table)
+				topic := cmp.Or(posTopic, "weir-outbox-position."+r.Table)
+				cfg.Publisher = outbox.NewFranzTxPublisher(addrs, id, topic, r.Table, cf.timeout)
+				logger.Info("outbox relay: exactly-once (broker transactions)", "transactional_id", id, "position_topic", topic)
+			} else {
+				cfg.Publisher = outbox.NewKafkaPublisher(addrs, cf.timeout)
+				logger.Info("outbox relay: at-least-once (dedup by header id)")
 			}
 			defer cfg.Publisher.Close()
 			if d.kind == "postgres" {
@@ -256,6 +278,10 @@ func newOutboxRelayCmd(of *outboxFlags, cf *clientFlags) *cobra.Command {
 	fl.DurationVar(&poll, "poll", time.Second, "poll interval when no notification arrives")
 	fl.DurationVar(&lease, "lease", 5*time.Second, "PostgreSQL: a stalled leader loses its advisory lock after this")
 	fl.DurationVar(&retain, "retain", 0, "keep published rows this long, deleted in batches (0: delete on publish)")
+	fl.StringVar(&transactions, "transactions", "auto",
+		"exactly-once publish in broker transactions: auto (when the broker lists EndTxn), on, off (at-least-once)")
+	fl.StringVar(&transactionalID, "transactional-id", "", "transactional id (default weir-outbox/<table>)")
+	fl.StringVar(&posTopic, "position-topic", "", "compacted topic holding the relay position (default weir-outbox-position.<table>)")
 	fl.StringVar(&metricsListen, "metrics-listen", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9464)")
 	return cmd
 }

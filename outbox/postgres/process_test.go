@@ -46,7 +46,7 @@ func startRelayProc(t *testing.T, dsn string, b *weirtest.Broker, extra ...strin
 		t.Fatal(err)
 	}
 	p := &relayProc{t: t, args: append([]string{bin, "outbox", "relay", "--db", dsn, "-b", b.Addr(),
-		"--poll", "100ms", "--lease", "2s", "--timeout", "3s"}, extra...)}
+		"--poll", "100ms", "--lease", "2s", "--timeout", "3s", "--transactions", "off"}, extra...)}
 	p.start()
 	t.Cleanup(func() {
 		p.signal(syscall.SIGCONT)
