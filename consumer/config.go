@@ -80,6 +80,10 @@ type Config struct {
 	// Empty: Run returns a *HandlerError instead.
 	DeadLetterTopic string
 
+	// Rebalance chooses eager (default, kafka-go) or cooperative-sticky
+	// (franz-go) rebalancing; see the package doc.
+	Rebalance Rebalance
+
 	// Seek, if set, chooses the start offset of each assigned partition.
 	Seek SeekFunc
 	// OnAssigned is called when a generation starts, before any fetch.
@@ -91,7 +95,9 @@ type Config struct {
 	// StartOffset is where a partition without a committed offset starts:
 	// kafka.FirstOffset (default) or kafka.LastOffset.
 	StartOffset int64
-	// IsolationLevel is passed to fetches (see the package doc).
+	// IsolationLevel is kafka.ReadUncommitted (default) or
+	// kafka.ReadCommitted, which runs on the franz-go backend (see the
+	// package doc).
 	IsolationLevel kafka.IsolationLevel
 	// CommitInterval is how often handled offsets are committed (default
 	// 1 s). Offsets are always committed when a generation ends.
@@ -199,6 +205,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: exactly one of Handler and BatchHandler must be set", ErrInvalidConfig)
 	case c.StartOffset != 0 && c.StartOffset != kafka.FirstOffset && c.StartOffset != kafka.LastOffset:
 		return fmt.Errorf("%w: StartOffset must be kafka.FirstOffset or kafka.LastOffset", ErrInvalidConfig)
+	case c.Rebalance != Eager && c.Rebalance != CooperativeSticky:
+		return fmt.Errorf("%w: unknown Rebalance %d", ErrInvalidConfig, int(c.Rebalance))
+	case c.IsolationLevel != kafka.ReadUncommitted && c.IsolationLevel != kafka.ReadCommitted:
+		return fmt.Errorf("%w: unknown IsolationLevel %d", ErrInvalidConfig, int(c.IsolationLevel))
 	case c.DeadLetterTopic != "" && slices.Contains(c.Topics, c.DeadLetterTopic):
 		return fmt.Errorf("%w: the dead-letter topic %s is also consumed", ErrInvalidConfig, c.DeadLetterTopic)
 	}

@@ -89,6 +89,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return ErrClosed
 	}
 	defer c.closeWriter()
+	if c.cfg.usesFranz() {
+		return c.runFranz(ctx)
+	}
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                c.cfg.GroupID,
 		Brokers:           c.cfg.Brokers,

@@ -7,10 +7,12 @@ import "time"
 // or one past the last fetched record when all are done. It is a pure core
 // (no clock, no locks); the caller serialises access.
 type tracker struct {
-	next    int64     // offset to commit when queue is empty
-	queue   []pending // fetched records, in offset order
-	hwm     int64     // high watermark last seen, -1 unknown
-	started bool
+	next  int64     // offset to commit when queue is empty
+	queue []pending // fetched records, in offset order
+	hwm   int64     // high watermark last seen, -1 unknown
+	// committed is the last offset committed (franz-go backend; 0 none).
+	committed int64
+	started   bool
 }
 
 type pending struct {
