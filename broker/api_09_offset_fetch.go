@@ -4,12 +4,14 @@ package broker
 //   - Advertised 1-8 (librdkafka 2.0.2, kafka-go and kafka-python use v1;
 //     Kafka 4 dropped v0). v2 adds a top-level error code and a null topic
 //     list meaning every committed partition, v5 the leader epoch, v6 is
-//     flexible, v7 RequireStable (no transactions here: every offset is
-//     stable), v8 batches groups. v9+ (KIP-848 member epochs) not served.
+//     flexible, v7 RequireStable (KIP-447: a partition whose offset an open
+//     transaction holds answers UNSTABLE_OFFSET_COMMIT, so the member
+//     retries once the transaction ends), v8 batches groups. v9+ (KIP-848 member epochs) not served.
 //   - A partition without a committed offset, or an unknown group, answers
 //     offset -1 with no error, as Kafka does.
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weir-broker/weir/broker/group"
@@ -38,6 +40,9 @@ func handleOffsetFetch(s *Server, r *wire.Request) (wire.Response, error) {
 				for _, p := range t.Partitions {
 					gp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 					gp.Partition, gp.Offset, gp.LeaderEpoch, gp.Metadata, gp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
+					if req.RequireStable && gp.ErrorCode == 0 && s.txnOffsetPending(rg.Group, t.Topic, p.Partition) {
+						gp.ErrorCode = kerr.UnstableOffsetCommit.Code
+					}
 					gt.Partitions = append(gt.Partitions, gp)
 				}
 				g.Topics = append(g.Topics, gt)
@@ -59,6 +64,15 @@ func handleOffsetFetch(s *Server, r *wire.Request) (wire.Response, error) {
 		for i := range res {
 			for j := range res[i].Partitions {
 				res[i].Partitions[j].ErrorCode = errorCode(err)
+			}
+		}
+	}
+	if req.Version >= 7 && req.RequireStable {
+		for i := range res {
+			for j := range res[i].Partitions {
+				if p := &res[i].Partitions[j]; p.ErrorCode == 0 && s.txnOffsetPending(req.Group, res[i].Topic, p.Partition) {
+					p.ErrorCode = kerr.UnstableOffsetCommit.Code
+				}
 			}
 		}
 	}

@@ -160,3 +160,10 @@ func (s *Server) checkTxnProduce(txnID *string, topic string, partition int32, r
 	}
 	return c.Verify(*txnID, b.ProducerID(), b.ProducerEpoch(), txn.TopicPartition{Topic: topic, Partition: partition}, write)
 }
+
+// txnOffsetPending reports whether an open transaction holds group's offset
+// of topic-partition (OffsetFetch RequireStable, KIP-447).
+func (s *Server) txnOffsetPending(groupID, topic string, partition int32) bool {
+	gc, err := s.coordinator()
+	return err == nil && gc.TxnOffsetPending(groupID, group.TopicPartition{Topic: topic, Partition: partition})
+}

@@ -183,6 +183,9 @@ func TestTxnOffsetsVisibleAtCommit(t *testing.T) {
 		if got := committedOffset(t, s, "g"); got != -1 && got != 10*int64(i) {
 			t.Fatalf("offset visible before the transaction ended: %d", got)
 		}
+		if code := stableFetch(t, c, "g"); code != kerr.UnstableOffsetCommit.Code {
+			t.Fatalf("RequireStable fetch during the transaction: %v, want UNSTABLE_OFFSET_COMMIT", kerr.ErrorForCode(code))
+		}
 		et := kmsg.NewPtrEndTxnRequest()
 		et.Version, et.TransactionalID, et.ProducerID, et.ProducerEpoch, et.Commit = 3, "off", ir.ProducerID, ir.ProducerEpoch, commit
 		if r := c.roundTrip(et, 4).(*kmsg.EndTxnResponse); r.ErrorCode != 0 {
@@ -192,6 +195,21 @@ func TestTxnOffsetsVisibleAtCommit(t *testing.T) {
 	if got := committedOffset(t, s, "g"); got != 20 {
 		t.Fatalf("committed offset %d, want 20 (the aborted 10 dropped)", got)
 	}
+	if code := stableFetch(t, c, "g"); code != 0 {
+		t.Fatalf("RequireStable fetch after the transaction: %v", kerr.ErrorForCode(code))
+	}
+}
+
+// stableFetch sends OffsetFetch v7 with RequireStable for in-0 of group g
+// and returns the partition's error code (KIP-447).
+func stableFetch(t *testing.T, c *rawConn, g string) int16 {
+	t.Helper()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version, req.Group, req.RequireStable = 7, g, true
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic, rt.Partitions = "in", []int32{0}
+	req.Topics = append(req.Topics, rt)
+	return c.roundTrip(req, 7).(*kmsg.OffsetFetchResponse).Topics[0].Partitions[0].ErrorCode
 }
 
 // committedOffset returns group g's committed offset of in-0, or -1.

@@ -161,3 +161,19 @@ func (c *Coordinator) loadMarker(p int32, b batch.Batch, now time.Time) {
 	const commitMarker = 1
 	c.completeTxn(p, b.ProducerID(), int16(binary.BigEndian.Uint16(key[2:])) == commitMarker, now)
 }
+
+// TxnOffsetPending reports whether an open transaction holds an offset of
+// group for tp: OffsetFetch with RequireStable (KIP-447) then answers
+// UNSTABLE_OFFSET_COMMIT so the member waits for the transaction to end.
+func (c *Coordinator) TxnOffsetPending(group string, tp TopicPartition) bool {
+	c.txn.mu.Lock()
+	defer c.txn.mu.Unlock()
+	for _, offs := range c.txn.m {
+		for _, o := range offs {
+			if o.group == group && o.tp == tp {
+				return true
+			}
+		}
+	}
+	return false
+}
