@@ -333,7 +333,8 @@ func encodeSeqs(seqs []int64) []byte {
 	return b
 }
 
-// decodeSeqs decodes encodeSeqs's output.
+// decodeSeqs decodes encodeSeqs's output (sorted seqs; anything else is
+// ErrBadPosition).
 func decodeSeqs(b []byte) ([]int64, error) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)) {
@@ -344,7 +345,7 @@ func decodeSeqs(b []byte) ([]int64, error) {
 	prev := int64(0)
 	for range n {
 		d, k := binary.Varint(b)
-		if k <= 0 {
+		if k <= 0 || (len(out) > 0 && d < 0) {
 			return nil, ErrBadPosition
 		}
 		b = b[k:]
