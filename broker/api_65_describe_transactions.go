@@ -16,7 +16,11 @@ import (
 func handleDescribeTransactions(s *Server, r *wire.Request) (wire.Response, error) {
 	req := r.Msg.(*kmsg.DescribeTransactionsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
-	c, cerr := s.txnCoordinator()
+	var c *txn.Coordinator
+	cerr := error(kerr.TransactionalIDNotFound) // no transaction ever: do not create the topic
+	if _, ok := s.meta.Image().Topic(txn.Topic); ok {
+		c, cerr = s.txnCoordinator()
+	}
 	for _, id := range req.TransactionalIDs {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID, st.ProducerID, st.ProducerEpoch, st.StartTimestamp = id, -1, -1, -1

@@ -470,3 +470,26 @@ func TestTxnTimeoutAborts(t *testing.T) {
 		t.Fatalf("commit after the timeout: %v, want INVALID_PRODUCER_EPOCH", kerr.ErrorForCode(code))
 	}
 }
+
+// TestTxnAdminBeforeFirstUse: DescribeTransactions and ListTransactions on
+// a broker that never saw a transaction answer "not found" and nothing,
+// and do not create __transaction_state.
+func TestTxnAdminBeforeFirstUse(t *testing.T) {
+	s := txnServer(t)
+	c := dialRaw(t, s)
+	d := kmsg.NewPtrDescribeTransactionsRequest()
+	d.TransactionalIDs = []string{"x"}
+	dr := c.roundTrip(d, 1).(*kmsg.DescribeTransactionsResponse)
+	if len(dr.TransactionStates) != 1 || dr.TransactionStates[0].ErrorCode != kerr.TransactionalIDNotFound.Code {
+		t.Fatalf("describe: %+v", dr.TransactionStates)
+	}
+	l := kmsg.NewPtrListTransactionsRequest()
+	l.StateFilters = []string{"Ongoing", "Bogus"}
+	lr := c.roundTrip(l, 2).(*kmsg.ListTransactionsResponse)
+	if lr.ErrorCode != 0 || len(lr.TransactionStates) != 0 || fmt.Sprint(lr.UnknownStateFilters) != "[Bogus]" {
+		t.Fatalf("list: %+v", lr)
+	}
+	if _, ok := s.meta.Image().Topic("__transaction_state"); ok {
+		t.Fatal("__transaction_state created by an admin request")
+	}
+}
