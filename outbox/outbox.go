@@ -15,11 +15,17 @@
 // visibility horizon, LISTEN/NOTIFY wake-up, advisory-lock fencing) and
 // outbox/sqlite (single writer, the embedded default).
 //
-// Delivery is at-least-once: a relay that crashes between the broker's
-// acknowledgment and the delete publishes those rows again, so consumers
-// deduplicate on the id header. The exactly-once path (each round produced
-// in a Kafka transaction that also records the round's rows) is designed
-// behind the TxPublisher interface and not built yet.
+// Delivery is exactly-once when the Publisher is a TxPublisher
+// (FranzTxPublisher): each round is produced in one Kafka transaction
+// together with a position record (the round's seqs, in a compacted topic),
+// and a restarted or new leader reads that position back and deletes those
+// rows instead of publishing them again; the producer epoch bump fences a
+// deposed relay. FranzTxPublisher uses franz-go's kgo, because
+// segmentio/kafka-go, the client of the at-least-once KafkaPublisher, has no
+// transactional producer. With KafkaPublisher (a broker without
+// transactions, or Config.AtLeastOnce) delivery is at-least-once: a relay
+// that crashes between the broker's acknowledgment and the delete publishes
+// those rows again, so consumers deduplicate on the id header.
 package outbox
 
 import (

@@ -23,9 +23,10 @@ type Publisher interface {
 // PublishTx produces a whole round and a position record (the round's seqs,
 // in a compacted topic) in one transaction; Published reads the last
 // committed position back, so a new leader deletes those rows instead of
-// publishing them again, and its producer epoch fences a deposed relay.
-// The relay does not use it yet (see docs/outbox.md); no implementation
-// ships.
+// publishing them again, and its producer epoch fences a deposed relay
+// (PublishTx then fails with ErrFenced). The relay calls Published when it
+// becomes leader and after any PublishTx error. FranzTxPublisher
+// implements it.
 type TxPublisher interface {
 	Publisher
 	PublishTx(ctx context.Context, recs []Record, seqs []int64) error

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -214,6 +215,9 @@ func newOutboxRelayCmd(of *outboxFlags, cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if !slices.Contains([]string{"auto", "on", "off"}, transactions) {
+				return usageError{fmt.Errorf("--transactions %q: want auto, on or off", transactions)}
+			}
 			ctx, stop := signalContext(cmd)
 			defer stop()
 			d, err := openOutboxDB(ctx, of.db, r, false)
@@ -236,8 +240,6 @@ func newOutboxRelayCmd(of *outboxFlags, cf *clientFlags) *cobra.Command {
 				if useTx, err = outbox.SupportsTransactions(ctx, addrs, cf.timeout); err != nil {
 					return err
 				}
-			default:
-				return usageError{fmt.Errorf("--transactions %q: want auto, on or off", transactions)}
 			}
 			if useTx {
 				id := cmp.Or(transactionalID, "weir-outbox/"+r.Table)

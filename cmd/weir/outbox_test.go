@@ -44,6 +44,7 @@ func TestOutboxUsageErrors(t *testing.T) {
 		{"unknown option", []string{"outbox", "init", "--db", "sqlite:x.db", "--set", "route.by.feld=type"}},
 		{"not key=value", []string{"outbox", "init", "--db", "sqlite:x.db", "--set", "route.by.field"}},
 		{"retry without ids", []string{"outbox", "retry", "--db", "sqlite:x.db"}},
+		{"bad --transactions", []string{"outbox", "relay", "--db", "sqlite:x.db", "-b", "127.0.0.1:1", "--transactions", "maybe"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
