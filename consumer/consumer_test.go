@@ -329,6 +329,10 @@ func TestConfigValidate(t *testing.T) {
 		{"two handlers", consumer.Config{Brokers: []string{"a:1"}, GroupID: "g", Topics: []string{"t"}, Handler: h, BatchHandler: bh}, false},
 		{"dlq consumed", consumer.Config{Brokers: []string{"a:1"}, GroupID: "g", Topics: []string{"t", "t.dlq"}, Handler: h, DeadLetterTopic: "t.dlq"}, false},
 		{"bad start", consumer.Config{Brokers: []string{"a:1"}, GroupID: "g", Topics: []string{"t"}, Handler: h, StartOffset: 7}, false},
+		{"cooperative", consumer.Config{Brokers: []string{"a:1"}, GroupID: "g", Topics: []string{"t"}, Handler: h, Rebalance: consumer.CooperativeSticky}, true},
+		{"read committed", consumer.Config{Brokers: []string{"a:1"}, GroupID: "g", Topics: []string{"t"}, Handler: h, IsolationLevel: kafka.ReadCommitted}, true},
+		{"bad rebalance", consumer.Config{Brokers: []string{"a:1"}, GroupID: "g", Topics: []string{"t"}, Handler: h, Rebalance: 2}, false},
+		{"bad isolation", consumer.Config{Brokers: []string{"a:1"}, GroupID: "g", Topics: []string{"t"}, Handler: h, IsolationLevel: 3}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

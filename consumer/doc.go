@@ -1,18 +1,30 @@
 // Package consumer is Weir's Go client library for services that consume
 // topics in a consumer group: at-least-once processing done right.
 //
-// It is built on segmentio/kafka-go alone; franz-go was not needed: kafka-go's
-// ConsumerGroup exposes generations (the rebalance hooks, commits with the
-// generation id) and its partition Reader starts at any offset.
+// Two clients back it, chosen by the Config:
 //
-// A Consumer joins a group with segmentio/kafka-go's ConsumerGroup (the
-// classic protocol, eager rebalancing: kafka-go has no cooperative-sticky
-// assignor, so every member stops, finishes its in-flight work and commits
-// before any partition moves, which is what keeps a record from being
-// processed by two members at once). Each assigned partition is read by a
-// kafka-go partition Reader positioned at the group's committed offset, or
-// at the offset a Seek hook returns (projections keep their offsets in
-// their own database).
+//   - segmentio/kafka-go (the default: Config.Rebalance Eager, read_uncommitted).
+//     A Consumer joins the group with kafka-go's ConsumerGroup (the classic
+//     protocol, eager rebalancing: every member stops, finishes its in-flight
+//     work and commits before any partition moves). Each assigned partition
+//     is read by a kafka-go partition Reader positioned at the group's
+//     committed offset, or at the offset a Seek hook returns (projections
+//     keep their offsets in their own database).
+//   - franz-go's kgo, for what kafka-go cannot do: Config.Rebalance
+//     CooperativeSticky (kafka-go has only eager assignors) and
+//     Config.IsolationLevel kafka.ReadCommitted (kafka-go sends the level but
+//     neither drops the records of aborted transactions nor skips control
+//     records). It uses kgo's group client with the cooperative-sticky
+//     balancer (the range balancer for an eager read_committed consumer),
+//     manual commits and BlockRebalanceOnPoll: records are polled and handed
+//     to the partition workers with the rebalance held, and the revoke
+//     callback lets the workers of the revoked partitions finish every
+//     record they were given (bounded by Config.ShutdownTimeout), commits
+//     them, calls OnRevoked, and only then lets the rebalance go on; so the
+//     next owner starts after the last record handled here, and the
+//     partitions this member keeps are neither stopped nor re-read. Seek
+//     maps to kgo's AdjustFetchOffsetsFn. Config.Dialer's ClientID and
+//     Timeout are used; its TLS and SASL settings are not (yet).
 //
 // Processing:
 //
@@ -30,15 +42,16 @@
 //     in its partition has been handled (or dead-lettered).
 //   - When Run's context is cancelled, or the group rebalances, fetching stops,
 //     in-flight calls finish (bounded by Config.ShutdownTimeout), the offsets
-//     are committed, then OnRevoked is called.
+//     are committed, then OnRevoked is called. In cooperative-sticky mode
+//     this happens only to the partitions that leave this member.
 //
 // Lag reports, per partition, the records between the last committed offset
 // and the high watermark, and the age of the oldest fetched record not yet
 // handled.
 //
-// Isolation: Config.IsolationLevel is passed to the fetch requests as is.
-// Weir has no transactions yet, so read_committed reads the same records as
-// read_uncommitted until it does.
+// Isolation: with kafka.ReadCommitted (franz-go backend) the handlers see
+// only the records of committed transactions, and a partition is read up to
+// its last stable offset.
 //
 // The subpackages build on it: consumer/inbox (processed message ids and the
 // saga barrier, written in the caller's database transaction) and
