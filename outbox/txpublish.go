@@ -320,15 +320,18 @@ func (p *FranzTxPublisher) Close() error {
 	return nil
 }
 
-// encodeSeqs encodes seqs sorted, as a count and zig-zag varint deltas.
+// encodeSeqs encodes seqs sorted: a count, the first seq as a zig-zag
+// varint, then each difference to the previous one as a uvarint.
 func encodeSeqs(seqs []int64) []byte {
 	s := slices.Clone(seqs)
 	slices.Sort(s)
 	b := binary.AppendUvarint(nil, uint64(len(s)))
-	prev := int64(0)
-	for _, v := range s {
-		b = binary.AppendVarint(b, v-prev)
-		prev = v
+	for i, v := range s {
+		if i == 0 {
+			b = binary.AppendVarint(b, v)
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(v)-uint64(s[i-1]))
 	}
 	return b
 }
@@ -342,15 +345,27 @@ func decodeSeqs(b []byte) ([]int64, error) {
 	}
 	b = b[k:]
 	out := make([]int64, 0, n)
-	prev := int64(0)
 	for range n {
-		d, k := binary.Varint(b)
-		if k <= 0 || (len(out) > 0 && d < 0) {
+		if len(out) == 0 {
+			v, k := binary.Varint(b)
+			if k <= 0 {
+				return nil, ErrBadPosition
+			}
+			b = b[k:]
+			out = append(out, v)
+			continue
+		}
+		d, k := binary.Uvarint(b)
+		if k <= 0 {
 			return nil, ErrBadPosition
 		}
 		b = b[k:]
-		prev += d
-		out = append(out, prev)
+		prev := out[len(out)-1]
+		v := int64(uint64(prev) + d)
+		if v < prev {
+			return nil, ErrBadPosition
+		}
+		out = append(out, v)
 	}
 	if len(b) != 0 {
 		return nil, ErrBadPosition

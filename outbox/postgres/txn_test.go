@@ -171,6 +171,9 @@ func TestZombieProducerFenced(t *testing.T) {
 		return outbox.NewFranzTxPublisher([]string{b.Addr()}, "weir-outbox/zombie", "weir-outbox-position.zombie", "outbox", 5*time.Second)
 	}
 	ctx := context.Background()
+	if ok, err := outbox.SupportsTransactions(ctx, []string{b.Addr()}, 5*time.Second); err != nil || !ok {
+		t.Fatalf("weir serve: SupportsTransactions = %v, %v; want true", ok, err)
+	}
 	zombie, leader := newPub(), newPub()
 	defer zombie.Close()
 	defer leader.Close()
