@@ -71,7 +71,7 @@ consumer-soak:
 ## leader stopped and the broker down for 30 s each);
 ## `make test` runs them scaled down.
 outbox-soak:
-	WEIR_OUTBOX_SOAK=1 $(GO) test -count=1 -timeout 2h -v -run 'TestConcurrentWritersCommitOrder|TestKill9RelayDuringLoad|TestSIGSTOPLeaderFailover|TestBrokerDownBacksOffAndRecovers' ./outbox/postgres
+	WEIR_OUTBOX_SOAK=1 $(GO) test -count=1 -timeout 2h -v -run 'TestConcurrentWritersCommitOrder|TestKill9RelayDuringLoad|TestSIGSTOPLeaderFailover|TestBrokerDownBacksOffAndRecovers|TestExactlyOnce' ./outbox/postgres
 
 clean:
 	rm -rf bin
