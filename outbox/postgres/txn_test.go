@@ -276,8 +276,12 @@ func TestExactlyOnceZombieRelay(t *testing.T) {
 	write(0, 10)
 	waitFor(t, 10*time.Second, "leader publishes", pending(e))
 	procs[old].signal(syscall.SIGSTOP)
+	stopped := time.Now()
 	write(10, 20)
 	waitFor(t, 15*time.Second, "another relay publishes", pending(e))
+	if soak() {
+		<-time.After(time.Until(stopped.Add(30 * time.Second))) // the scenario: stopped for 30 s
+	}
 	procs[old].signal(syscall.SIGCONT)
 	waitFor(t, 10*time.Second, "old leader fenced", func() (bool, error) {
 		return strings.Contains(procs[old].log(), "fenced"), nil
