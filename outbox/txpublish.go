@@ -17,6 +17,10 @@ import (
 // ErrBadPosition reports a position record the relay cannot decode.
 var ErrBadPosition = errors.New("outbox: malformed position record")
 
+// errNoProducer: Published was not called, or a failure dropped the
+// producer; the relay calls Published again.
+var errNoProducer = errors.New("outbox: no transactional producer (call Published)")
+
 // FranzTxPublisher is the exactly-once TxPublisher. It uses franz-go's kgo
 // with a TransactionalID because segmentio/kafka-go has no transactional
 // producer (it cannot stamp batches with a producer id, epoch and sequence).
@@ -213,7 +217,7 @@ func (p *FranzTxPublisher) PublishTx(ctx context.Context, recs []Record, seqs []
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cl == nil {
-		return fmt.Errorf("outbox: PublishTx before Published: %w", ErrFenced)
+		return errNoProducer
 	}
 	for _, r := range recs {
 		if err := p.createTopic(ctx, r.Topic, false); err != nil {
