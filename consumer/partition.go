@@ -91,8 +91,13 @@ func (c *Consumer) keyLoop(stopCtx, workCtx context.Context, fail context.Cancel
 		wg.Go(func() {
 			one := make([]kafka.Message, 1) // reused: no allocation per record
 			for m := range ch {
-				if stopCtx.Err() != nil {
-					continue // not started: left uncommitted, redelivered later
+				// Records already queued are handled even after stopCtx
+				// ends: dropping one while a later record of another key
+				// is done would make the next owner handle that one again.
+				// After ShutdownTimeout workCtx ends and the rest is left
+				// uncommitted, redelivered later.
+				if workCtx.Err() != nil {
+					continue
 				}
 				one[0] = m
 				if c.handle(stopCtx, workCtx, fail, tp, one) {
