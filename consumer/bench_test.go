@@ -13,7 +13,8 @@ import (
 
 // BenchmarkConsume reads the same pre-produced records (4 partitions, 100
 // byte values) with this package's Consumer and with a bare kafka-go group
-// Reader, in the same run; each iteration is a new group reading all of
+// Reader, in the same run (the Consumer on kafka-go, eager, and on
+// franz-go, cooperative-sticky); each iteration is a new group reading all of
 // them from offset 0. The metric records/s compares the two.
 func BenchmarkConsume(b *testing.B) {
 	e := newEnv(b)
@@ -27,32 +28,9 @@ func BenchmarkConsume(b *testing.B) {
 		e.produce(b, topic, msgs[i:i+5000]...)
 	}
 	group := 0
-	b.Run("consumer", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(n * size)
-		for b.Loop() {
-			group++
-			var got atomic.Int64
-			ctx, cancel := context.WithCancel(context.Background())
-			cfg := fastConfig(e.b.Addr(), "bench-c"+strconv.Itoa(group), topic)
-			cfg.CommitInterval = time.Second
-			cfg.Handler = func(context.Context, kafka.Message) error {
-				if got.Add(1) == n {
-					cancel()
-				}
-				return nil
-			}
-			c, err := consumer.New(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := c.Run(ctx); err != nil {
-				b.Fatal(err)
-			}
-			cancel()
-		}
-		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
-	})
+	for _, mode := range []consumer.Rebalance{consumer.Eager, consumer.CooperativeSticky} {
+		b.Run("consumer-"+mode.String(), func(b *testing.B) { benchConsumer(b, e, topic, mode, n, size, &group) })
+	}
 	b.Run("kafka-go-reader", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(n * size)
@@ -71,4 +49,33 @@ func BenchmarkConsume(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	})
+}
+
+// benchConsumer is one Consumer sub-benchmark of BenchmarkConsume.
+func benchConsumer(b *testing.B, e *testEnv, topic string, mode consumer.Rebalance, n, size int, group *int) {
+	b.ReportAllocs()
+	b.SetBytes(int64(n * size))
+	for b.Loop() {
+		*group++
+		var got atomic.Int64
+		ctx, cancel := context.WithCancel(context.Background())
+		cfg := fastConfig(e.b.Addr(), "bench-c"+strconv.Itoa(*group), topic)
+		cfg.CommitInterval = time.Second
+		cfg.Rebalance = mode
+		cfg.Handler = func(context.Context, kafka.Message) error {
+			if got.Add(1) == int64(n) {
+				cancel()
+			}
+			return nil
+		}
+		c, err := consumer.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Run(ctx); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
