@@ -76,8 +76,21 @@ func (lp *loadProducer) finish() {
 // revoked from it and keep flowing while b joins: b's assignment hook waits
 // until a has handled a record of a kept partition since b started.
 func TestCooperativeRebalanceUnderLoad(t *testing.T) {
+	testRebalanceUnderLoad(t, consumer.CooperativeSticky)
+}
+
+// TestEagerRebalanceUnderLoad is the same run in eager mode, without the
+// checks on kept partitions (eager mode revokes them all): every record
+// handled exactly once and no shared ownership.
+func TestEagerRebalanceUnderLoad(t *testing.T) {
+	testRebalanceUnderLoad(t, consumer.Eager)
+}
+
+func testRebalanceUnderLoad(t *testing.T, mode consumer.Rebalance) {
 	e := newEnv(t)
-	const topic, parts = "coop", 6
+	const parts = 6
+	topic := "load-" + mode.String()
+	coop := mode == consumer.CooperativeSticky
 	e.createTopic(t, topic, parts)
 
 	var mu sync.Mutex
@@ -101,8 +114,8 @@ func TestCooperativeRebalanceUnderLoad(t *testing.T) {
 		return false
 	}
 	member := func(name string) *consumer.Consumer {
-		cfg := fastConfig(e.b.Addr(), "g-coop", topic)
-		cfg.Rebalance = consumer.CooperativeSticky
+		cfg := fastConfig(e.b.Addr(), "g-"+topic, topic)
+		cfg.Rebalance = mode
 		cfg.Handler = func(_ context.Context, m kafka.Message) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -119,7 +132,7 @@ func TestCooperativeRebalanceUnderLoad(t *testing.T) {
 		}
 		cfg.OnAssigned = func(_ context.Context, tps []consumer.TopicPartition) {
 			mu.Lock()
-			first := name == "b" && len(assigned["b"]) == 0
+			first := coop && name == "b" && len(assigned["b"]) == 0
 			for _, tp := range tps {
 				if o := owner[tp]; o != "" {
 					violations = append(violations, name+" assigned "+tp.String()+" still owned by "+o)
@@ -192,6 +205,9 @@ func TestCooperativeRebalanceUnderLoad(t *testing.T) {
 		}
 	}
 	for _, tp := range kept {
+		if !coop {
+			break
+		}
 		if slices.Contains(revoked["a"], tp) {
 			t.Errorf("a kept %s but it was revoked from a first", tp)
 		}
@@ -199,7 +215,7 @@ func TestCooperativeRebalanceUnderLoad(t *testing.T) {
 			t.Errorf("a kept %s but was assigned it %d times", tp, n)
 		}
 	}
-	if !keptFlowed {
+	if coop && !keptFlowed {
 		t.Errorf("a handled no record of its kept partitions %v while b joined", kept)
 	}
 	mu.Unlock()
