@@ -76,3 +76,57 @@ func ExampleBackoff_Delay() {
 	// 800ms
 	// 1s
 }
+
+// ExampleRebalance consumes in cooperative-sticky mode (franz-go backend):
+// when members join or leave, only the partitions that move are drained,
+// committed and handed over; the others keep flowing. OnRevoked receives
+// just the partitions that left this member.
+func ExampleRebalance() {
+	b, err := weirtest.New()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer b.Close()
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	ctx := context.Background()
+	cl := &kafka.Client{Addr: kafka.TCP(b.Addr()), Transport: tr}
+	if _, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: "payments", NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addr()), Topic: "payments", BatchTimeout: time.Millisecond, Transport: tr}
+	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("p1"), Value: []byte("authorised")}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	w.Close()
+
+	runCtx, stop := context.WithCancel(ctx)
+	c, err := consumer.New(consumer.Config{
+		Brokers:   []string{b.Addr()},
+		GroupID:   "ledger",
+		Topics:    []string{"payments"},
+		Rebalance: consumer.CooperativeSticky,
+		Logger:    quiet,
+		Handler: func(ctx context.Context, m kafka.Message) error {
+			fmt.Printf("%s %s\n", m.Key, m.Value)
+			stop()
+			return nil
+		},
+		OnRevoked: func(ctx context.Context, tps []consumer.TopicPartition) {
+			fmt.Println("revoked", tps) // at shutdown: drained and committed first
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := c.Run(runCtx); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// p1 authorised
+	// revoked [payments/0]
+}
