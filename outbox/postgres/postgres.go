@@ -159,9 +159,16 @@ func NewSource(pool *pgxpool.Pool, r *outbox.Routing) (*Source, error) {
 		`, o.` + c.Payload + `::text, o.headers::text, o.` + c.Timestamp + `, o.attempts`
 	s := &Source{
 		pool: pool, n: n, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		fetch: `SELECT ` + cols + ` FROM ` + n.table + ` o
+		// A row is fetched once its transaction is below the horizon and no
+		// row of its key with a lower seq is still above it: a writer can
+		// take its xid early and its key late, so a committed row with a
+		// higher xid can precede it in commit (and seq) order.
+		fetch: `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+held AS (SELECT q.` + c.Key + ` AS k, min(q.seq) AS seq FROM ` + n.table + ` q, h
+  WHERE q.parked_at IS NULL AND q.published_at IS NULL AND q.xid >= h.xmin GROUP BY q.` + c.Key + `)
+SELECT ` + cols + ` FROM ` + n.table + ` o CROSS JOIN h LEFT JOIN held ON held.k = o.` + c.Key + `
 WHERE o.parked_at IS NULL AND o.published_at IS NULL
-  AND o.xid < pg_snapshot_xmin(pg_current_snapshot())
+  AND o.xid < h.xmin AND (held.seq IS NULL OR o.seq < held.seq)
   AND NOT EXISTS (SELECT 1 FROM ` + n.table + ` p WHERE p.parked_at IS NOT NULL AND p.` + c.Key + ` = o.` + c.Key + `)
 ORDER BY o.seq LIMIT $1`,
 		stats: `SELECT count(*) FILTER (WHERE parked_at IS NULL AND published_at IS NULL),

@@ -97,8 +97,13 @@ func exactlyOnce(t *testing.T, got []msg, want map[string][]string, rolledBack m
 	n := 0
 	for key, ids := range want {
 		n += len(ids)
-		if !slices.Equal(order[key], ids) {
-			t.Fatalf("key %s: %d ids visible, want %d in commit order", key, len(order[key]), len(ids))
+		if got := order[key]; !slices.Equal(got, ids) {
+			i := 0
+			for i < min(len(got), len(ids)) && got[i] == ids[i] {
+				i++
+			}
+			t.Fatalf("key %s: %d ids visible, want %d in commit order; first difference at %d: visible %v, committed %v",
+				key, len(got), len(ids), i, got[i:min(i+4, len(got))], ids[i:min(i+4, len(ids))])
 		}
 	}
 	if len(seen) != n {
