@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -109,8 +110,12 @@ func TestServeProcess(t *testing.T) {
 			t.Fatalf("%s: %d %q", path, resp.StatusCode, body)
 		}
 	}
-	if !strings.Contains(b.Output(), "bootstrap address: "+b.Addr()) {
-		t.Fatalf("banner does not print the bootstrap address:\n%s", b.Output())
+	// The banner follows readiness by a moment: poll for it.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(b.Output(), "bootstrap address: "+b.Addr()); {
+		if time.Now().After(deadline) {
+			t.Fatalf("banner does not print the bootstrap address:\n%s", b.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	code, _, stderr := runCLI(t, "serve", "--data-dir", b.DataDir(), "--listen", "127.0.0.1:0", "--http-listen", "")

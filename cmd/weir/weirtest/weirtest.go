@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -116,8 +117,8 @@ func WithEnv(env ...string) Option {
 // precedence over WEIR_BINARY.
 func WithBinary(path string) Option { return func(c *config) { c.binary = path } }
 
-// WithStartTimeout bounds how long New, Start and Restart wait for the Kafka
-// port to accept connections (default DefaultStartTimeout).
+// WithStartTimeout bounds how long New, Start and Restart wait for the
+// broker to be ready (default DefaultStartTimeout).
 func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.startTimeout = d } }
 
 // WithStopTimeout bounds how long Stop waits after SIGTERM before it kills
@@ -150,8 +151,8 @@ type process struct {
 }
 
 // Start runs `weir serve` on free 127.0.0.1 ports and a temporary data
-// directory (see the options), waits until its Kafka port accepts
-// connections and returns it. It fails the test if the broker cannot start.
+// directory (see the options), waits until it is ready (HTTP /readyz
+// answers 200 and its Kafka port accepts connections) and returns it. It fails the test if the broker cannot start.
 // A cleanup kills the process and, if the test failed, logs its output.
 // With WEIR_TEST_BROKER set it returns that broker instead.
 func Start(t testing.TB, opts ...Option) *Broker {
@@ -302,8 +303,8 @@ func (b *Broker) Close() error {
 	return err
 }
 
-// launch starts the binary and waits until the Kafka port accepts a
-// connection, the process exits, or the start timeout passes.
+// launch starts the binary and waits until it is ready (see ready), the
+// process exits, or the start timeout passes.
 func (b *Broker) launch() error {
 	b.mu.Lock()
 	b.starts++
@@ -334,9 +335,7 @@ func (b *Broker) launch() error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		conn, err := net.DialTimeout("tcp", b.addr, 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
+		if b.ready() {
 			return nil
 		}
 		select {
@@ -346,9 +345,32 @@ func (b *Broker) launch() error {
 		}
 		if time.Now().After(deadline) {
 			b.Kill()
-			return fmt.Errorf("weirtest: %s did not accept connections within %v", b.addr, b.cfg.startTimeout)
+			return fmt.Errorf("weirtest: %s was not ready within %v", b.addr, b.cfg.startTimeout)
 		}
 	}
+}
+
+// ready reports whether the broker serves: its HTTP /readyz answers 200
+// (the server has finished starting: offsets topic created, partitions
+// open), or, with no HTTP listener, its Kafka port accepts connections.
+func (b *Broker) ready() bool {
+	if b.httpAddr != "" {
+		c := http.Client{Timeout: 500 * time.Millisecond}
+		resp, err := c.Get("http://" + b.httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return false
+		}
+	}
+	conn, err := net.DialTimeout("tcp", b.addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // end sends sig to the running process and waits for it to exit.

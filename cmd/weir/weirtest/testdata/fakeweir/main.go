@@ -1,6 +1,7 @@
 // Command fakeweir stands in for `weir serve` in weirtest's own tests: it
-// takes the same flags, listens on --listen, counts its starts in the data
-// directory and exits on SIGTERM. Flags after the standard ones change how
+// takes the same flags, listens on --listen, answers /readyz on
+// --http-listen, counts its starts in the data directory and exits on
+// SIGTERM. Flags after the standard ones change how
 // it misbehaves.
 package main
 
@@ -8,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -53,6 +55,16 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fakeweir:", err)
 		os.Exit(1)
+	}
+	if *httpListen != "" {
+		hl, err := net.Listen("tcp", *httpListen)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fakeweir:", err)
+			os.Exit(1)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ready") })
+		go http.Serve(hl, mux)
 	}
 	go func() {
 		for {
