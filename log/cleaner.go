@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -15,7 +16,8 @@ import (
 //  1. Under the writer lock, take references to the sealed segments and copy
 //     the config; then let go of the lock. Appends go on meanwhile: the
 //     cleaner never touches the active segment.
-//  2. Plan (planCompaction) and read every record of the dirty segments
+//  2. Plan (planCompaction, which stops before the first unstable offset)
+//     and read every record, aborted transactions' excepted, of the dirty segments
 //     (those after the cleaner checkpoint) into the key → newest offset map,
 //     up to cleanMaxKeys keys; the pass cleans up to the last mapped one.
 //  3. For each chosen segment B, write what is kept to B.log.cleaned with
@@ -36,7 +38,7 @@ type CompactResult struct {
 	SegmentsCleaned   int   // segments rewritten
 	BytesBefore       int64 // their size before
 	BytesAfter        int64 // and after
-	RecordsRemoved    int64 // records dropped (superseded values and expired tombstones)
+	RecordsRemoved    int64 // records dropped (superseded values, expired tombstones, aborted transactions)
 	TombstonesRemoved int64 // of which tombstones
 	Undecodable       int   // batches whose records did not decode: kept as they were
 	CleanedTo         int64 // offsets below are compacted (the cleaner checkpoint)
@@ -77,6 +79,11 @@ func (p *Partition) Compact() (CompactResult, error) {
 		p.mu.Unlock()
 		return CompactResult{}, nil
 	}
+	// Taken with the segments, under the writer lock: a transaction opened
+	// later starts past every sealed segment, and one that aborts later
+	// is still open here, so firstUnstable keeps the pass below it.
+	firstUnstable := p.txns.firstUnstable()
+	aborted := newAbortedSet(p.txns.abortedIn(0, math.MaxInt64))
 	l := p.segs.Load()
 	sealed := make([]*segment, 0, len(l.segs)-1)
 	for _, s := range l.segs[:len(l.segs)-1] {
@@ -104,7 +111,7 @@ func (p *Partition) Compact() (CompactResult, error) {
 	if len(cands) > 0 && cleanedTo > cands[len(cands)-1].next {
 		cleanedTo = -1 // the log was truncated below the checkpoint: start over
 	}
-	n := planCompaction(cands, cleanedTo, cfg, nowMs)
+	n := planCompaction(cands, cleanedTo, cfg, nowMs, firstUnstable)
 	if n == 0 {
 		return res, nil
 	}
@@ -121,7 +128,7 @@ func (p *Partition) Compact() (CompactResult, error) {
 		if cands[i].next <= cleanedTo {
 			continue
 		}
-		if err := mapSegment(sealed[i], cands[i].size, om); err != nil {
+		if err := mapSegment(sealed[i], cands[i].size, om, aborted); err != nil {
 			return res, err
 		}
 		if om.len() >= cleanMaxKeys {
@@ -131,7 +138,7 @@ func (p *Partition) Compact() (CompactResult, error) {
 	chosen := sealed[:end]
 	horizon := nowMs - cfg.DeleteRetentionMs
 	for i, s := range chosen {
-		st, newSize, err := p.writeCleaned(s, cands[i].size, om, horizon, cfg.IndexIntervalBytes)
+		st, newSize, err := p.writeCleaned(s, cands[i].size, om, aborted, horizon, cfg.IndexIntervalBytes)
 		if err != nil {
 			p.removeCleaned(s.base)
 			return res, err
@@ -161,16 +168,16 @@ func (p *Partition) Compact() (CompactResult, error) {
 	return res, nil
 }
 
-// mapSegment adds every keyed record of the first size bytes of s to om.
-// Batches whose records do not decode are skipped: they will be kept whole,
+// mapSegment adds every keyed record of the first size bytes of s to om,
+// except those of aborted transactions. Batches whose records do not decode are skipped: they will be kept whole,
 // and whatever they hold is then not superseded by anything the map lacks.
-func mapSegment(s *segment, size int64, om *offsetMap) error {
+func mapSegment(s *segment, size int64, om *offsetMap, aborted abortedSet) error {
 	var it batch.Iter
 	return scanBatches(s.log, s.logPath(), size, func(pos int64, b batch.Batch, perr error) error {
 		if perr != nil {
 			return fmt.Errorf("log: compact: %s at %d: %w", s.logPath(), pos, perr)
 		}
-		if b.IsControl() {
+		if b.IsControl() || aborted.contains(b) {
 			return nil
 		}
 		if err := it.Reset(b, cleanRecordLimit); err != nil {
@@ -197,7 +204,7 @@ func cleanedName(dir string, base int64, suffix string) string {
 
 // writeCleaned writes the kept batches of s (its first size bytes) and their
 // indexes to the .cleaned files, fsyncs them, and returns the new size.
-func (p *Partition) writeCleaned(s *segment, size int64, om *offsetMap, horizon, interval int64) (cleanStats, int64, error) {
+func (p *Partition) writeCleaned(s *segment, size int64, om *offsetMap, aborted abortedSet, horizon, interval int64) (cleanStats, int64, error) {
 	var st cleanStats
 	var files []vfs.File
 	defer func() {
@@ -225,7 +232,7 @@ func (p *Partition) writeCleaned(s *segment, size int64, om *offsetMap, horizon,
 		var fs filterStats
 		var err error
 		last := at+int64(len(b)) == size
-		buf, fs, err = filterBatch(buf[:0], b, last, om, horizon, cleanRecordLimit, &it)
+		buf, fs, err = filterBatch(buf[:0], b, last, om, aborted, horizon, cleanRecordLimit, &it)
 		if err != nil {
 			st.undecodable++
 			buf = append(buf[:0], b...)

@@ -1,6 +1,8 @@
 package log
 
 import (
+	"slices"
+
 	"github.com/weir-broker/weir/log/batch"
 )
 
@@ -15,6 +17,8 @@ import (
 //   - a record whose key has a newer record in the cleaned range: dropped;
 //   - the newest record of its key: kept, unless it is a tombstone (null
 //     value) whose timestamp is more than delete.retention.ms old;
+//   - a record of an aborted transaction: dropped, and never counted as
+//     the newest of its key (so the committed value before it stays);
 //   - control batches (transaction markers): kept whole.
 //
 // Per batch: a batch that keeps every record is copied byte for byte. One
@@ -27,8 +31,14 @@ import (
 // way), and when it is the last batch of its segment, so the segment still
 // ends at the offset where the next one starts and recovery sees no hole.
 //
-// Aborted transactional records are not removed: Weir does not track
-// aborted transactions yet.
+// Transactions (KIP-98): a transactional batch of producer P belongs to an
+// aborted transaction when its base offset lies in [FirstOffset, LastOffset)
+// of one of P's aborted transactions (LastOffset is the abort marker). Such
+// batches add nothing to the key map and lose all their records when
+// rewritten (the batch stays, empty, for its producer fields). The cleaner
+// never cleans a segment that reaches the first unstable offset (the first
+// offset of the oldest open transaction): whether those records commit or
+// abort is not known yet.
 
 // cleanCandidate is what the plan needs to know of one sealed segment.
 type cleanCandidate struct {
@@ -43,7 +53,10 @@ type cleanCandidate struct {
 // when the dirty bytes (those at or after cleanedTo, the end of the last
 // pass) make up at least min.cleanable.dirty.ratio of them, or when a dirty
 // segment is older than max.compaction.lag.ms.
-func planCompaction(segs []cleanCandidate, cleanedTo int64, cfg Config, nowMs int64) int {
+//
+// firstUnstable is the first offset of the oldest open transaction, -1 when
+// none is open: a segment that ends past it is never cleaned, nor any after.
+func planCompaction(segs []cleanCandidate, cleanedTo int64, cfg Config, nowMs, firstUnstable int64) int {
 	if !cfg.Compact() {
 		return 0
 	}
@@ -51,6 +64,9 @@ func planCompaction(segs []cleanCandidate, cleanedTo int64, cfg Config, nowMs in
 	var total, dirty int64
 	overdue := false
 	for _, s := range segs {
+		if firstUnstable >= 0 && s.next > firstUnstable {
+			break
+		}
 		if cfg.MinCompactionLagMs > 0 && (s.maxTs < 0 || nowMs-s.maxTs < cfg.MinCompactionLagMs) && s.size > 0 {
 			break
 		}
@@ -70,6 +86,41 @@ func planCompaction(segs []cleanCandidate, cleanedTo int64, cfg Config, nowMs in
 		return 0
 	}
 	return n
+}
+
+// abortedSet is the aborted transactions of a partition by producer id,
+// each producer's in marker order.
+type abortedSet map[int64][]AbortedTxn
+
+// newAbortedSet indexes list (in marker order, as AbortedTransactions
+// returns it).
+func newAbortedSet(list []AbortedTxn) abortedSet {
+	if len(list) == 0 {
+		return nil
+	}
+	a := make(abortedSet)
+	for _, t := range list {
+		a[t.ProducerID] = append(a[t.ProducerID], t)
+	}
+	return a
+}
+
+// contains reports whether b is a data batch of an aborted transaction.
+func (a abortedSet) contains(b batch.Batch) bool {
+	if len(a) == 0 || !b.IsTransactional() || b.IsControl() || b.ProducerID() < 0 {
+		return false
+	}
+	txns := a[b.ProducerID()]
+	off := b.BaseOffset()
+	// The first transaction whose marker is after off is the only one
+	// that can hold it: one producer's transactions do not overlap.
+	i, _ := slices.BinarySearchFunc(txns, off, func(t AbortedTxn, o int64) int {
+		if t.LastOffset <= o {
+			return -1
+		}
+		return 1
+	})
+	return i < len(txns) && txns[i].FirstOffset <= off
 }
 
 // offsetMap maps each key to the offset of its newest record.
@@ -114,11 +165,12 @@ type filterStats struct {
 }
 
 // filterBatch appends to dst what compaction keeps of b (see the rules at
-// the top of this file); last says b ends its segment. limit bounds
+// the top of this file); last says b ends its segment; aborted holds the
+// partition's aborted transactions. limit bounds
 // decompression; it is the iterator to decode with (its buffer is reused).
 // An error means b's records do not decode; the caller must then keep b as
 // it is or give up.
-func filterBatch(dst []byte, b batch.Batch, last bool, om *offsetMap, horizonMs int64, limit int, it *batch.Iter) ([]byte, filterStats, error) {
+func filterBatch(dst []byte, b batch.Batch, last bool, om *offsetMap, aborted abortedSet, horizonMs int64, limit int, it *batch.Iter) ([]byte, filterStats, error) {
 	var st filterStats
 	if b.IsControl() {
 		return append(dst, b...), st, nil
@@ -126,6 +178,7 @@ func filterBatch(dst []byte, b batch.Batch, last bool, om *offsetMap, horizonMs 
 	if err := it.Reset(b, limit); err != nil {
 		return dst, st, err
 	}
+	drop := aborted.contains(b)
 	var kept []batch.Record
 	total := 0
 	for it.Next() {
@@ -135,7 +188,7 @@ func filterBatch(dst []byte, b batch.Batch, last bool, om *offsetMap, horizonMs 
 		if b.IsLogAppendTime() {
 			ts = b.MaxTimestamp()
 		}
-		if keepRecord(r, ts, om, horizonMs) {
+		if !drop && keepRecord(r, ts, om, horizonMs) {
 			c := *r
 			c.Headers = append([]batch.Header(nil), r.Headers...)
 			kept = append(kept, c)

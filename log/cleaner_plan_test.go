@@ -42,7 +42,7 @@ func TestPlanCompaction(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := planCompaction(tt.segs, tt.cleanedTo, tt.cfg, tt.now); got != tt.want {
+			if got := planCompaction(tt.segs, tt.cleanedTo, tt.cfg, tt.now, -1); got != tt.want {
 				t.Fatalf("planCompaction = %d, want %d", got, tt.want)
 			}
 		})
@@ -125,7 +125,7 @@ func TestFilterBatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := batch.MustBuild(tt.o, tt.recs...)
-			out, st, err := filterBatch([]byte("x"), in, tt.last, om, horizon, 1<<20, &batch.Iter{})
+			out, st, err := filterBatch([]byte("x"), in, tt.last, om, nil, horizon, 1<<20, &batch.Iter{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,7 +165,7 @@ func TestFilterBatchUndecodable(t *testing.T) {
 	b := batch.MustBuild(batch.Options{Codec: batch.CodecGzip}, clRecs(1, "a=1")...)
 	b[len(b)-6] ^= 0xff // damage the gzip trailer's CRC-32
 	b.SetCRC()
-	out, _, err := filterBatch(nil, b, false, newOffsetMap(), 0, 1<<20, &batch.Iter{})
+	out, _, err := filterBatch(nil, b, false, newOffsetMap(), nil, 0, 1<<20, &batch.Iter{})
 	if err == nil || len(out) != 0 {
 		t.Fatalf("err %v, %d bytes", err, len(out))
 	}

@@ -399,10 +399,10 @@ func TestCompactRacesLoseNothing(t *testing.T) {
 	s := p.segs.Load().segs[1]
 	size := s.size.Load()
 	om := newOffsetMap()
-	if err := mapSegment(s, size, om); err != nil {
+	if err := mapSegment(s, size, om, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := p.writeCleaned(s, size, om, 0, 128); err != nil {
+	if _, _, err := p.writeCleaned(s, size, om, nil, 0, 128); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Truncate(s.base + 1); err != nil { // s becomes the active segment, cut
