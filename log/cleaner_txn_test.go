@@ -306,3 +306,35 @@ func TestAbortedSetContains(t *testing.T) {
 		}
 	})
 }
+
+// FuzzFilterBatchAborted: no batch and no aborted range makes filterBatch
+// panic; what it writes is one batch with the input's offsets, and a batch
+// of an aborted transaction keeps no record.
+func FuzzFilterBatchAborted(f *testing.F) {
+	f.Add([]byte(batch.MustBuild(ctTxn(7, 0), clRecs(1000, "k=v", "k=w")...)), int64(7), int64(0), int64(5))
+	f.Add([]byte(batch.MustBuild(ctTxn(7, 0), clRecs(1000, "k=v")...)), int64(8), int64(0), int64(5))
+	f.Add([]byte(batch.MustBuild(batch.Options{Codec: batch.CodecGzip}, clRecs(1000, "a=1", "b=")...)), int64(-1), int64(0), int64(1))
+	f.Fuzz(func(t *testing.T, data []byte, pid, first, last int64) {
+		b, err := batch.Parse(data)
+		if err != nil {
+			return
+		}
+		aborted := newAbortedSet([]AbortedTxn{{ProducerID: pid, FirstOffset: first, LastOffset: last}})
+		om := newOffsetMap()
+		om.add([]byte("k"), 1)
+		out, _, err := filterBatch(nil, b, true, om, aborted, 0, 1<<20, &batch.Iter{})
+		if err != nil || len(out) == 0 {
+			return
+		}
+		ob, err := batch.Parse(out)
+		if err != nil || len(ob) != len(out) {
+			t.Fatalf("output does not parse as one batch: %v", err)
+		}
+		if ob.BaseOffset() != b.BaseOffset() || ob.LastOffset() != b.LastOffset() {
+			t.Fatalf("offsets %d..%d, input %d..%d", ob.BaseOffset(), ob.LastOffset(), b.BaseOffset(), b.LastOffset())
+		}
+		if aborted.contains(b) && ob.RecordCount() != 0 {
+			t.Fatalf("aborted batch kept %d records", ob.RecordCount())
+		}
+	})
+}
