@@ -17,8 +17,8 @@ import (
 //     the config; then let go of the lock. Appends go on meanwhile: the
 //     cleaner never touches the active segment.
 //  2. Plan (planCompaction, which stops before the first unstable offset)
-//     and read every record, aborted transactions' excepted, of the dirty segments
-//     (those after the cleaner checkpoint) into the key → newest offset map,
+//     and read the records of the dirty segments (those after the cleaner
+//     checkpoint), except aborted transactions', into the key → newest offset map,
 //     up to cleanMaxKeys keys; the pass cleans up to the last mapped one.
 //  3. For each chosen segment B, write what is kept to B.log.cleaned with
 //     new B.index.cleaned and B.timeindex.cleaned, and fsync all three.
