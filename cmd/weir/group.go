@@ -149,21 +149,7 @@ func newGroupDescribeCmd(cf *clientFlags) *cobra.Command {
 				}
 				out = append(out, d)
 			}
-			var v any = out
-			if len(out) == 1 {
-				v = out[0]
-			}
-			return render(cmd.OutOrStdout(), *format, v, func(w io.Writer, wide bool) error {
-				for i, d := range out {
-					if i > 0 {
-						fmt.Fprintln(w)
-					}
-					if err := writeGroupText(w, d, wide); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
+			return renderDescriptions(cmd.OutOrStdout(), *format, out, writeGroupText)
 		},
 	}
 	format = addFormatFlag(cmd, formatText)

@@ -118,3 +118,24 @@ func joinInts[T ~int | ~int32](xs []T) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// renderDescriptions renders the descriptions of the named objects a
+// describe command was given: one object as itself and several as a list in
+// JSON/YAML, and in text each object's block, separated by a blank line.
+func renderDescriptions[T any](w io.Writer, f outputFormat, out []T, text func(io.Writer, T, bool) error) error {
+	var v any = out
+	if len(out) == 1 {
+		v = out[0]
+	}
+	return render(w, f, v, func(w io.Writer, wide bool) error {
+		for i, d := range out {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			if err := text(w, d, wide); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
