@@ -14,6 +14,10 @@ package broker
 //
 // __consumer_offsets and __transaction_state are marked internal (v1+).
 //
+// Brokers are given with the advertised address of the listener the request
+// arrived on, as Kafka answers with the endpoints of the connection's
+// listener name (listeners.go).
+//
 // Auto-creation behaves as Kafka: the request that creates a topic gets
 // LEADER_NOT_AVAILABLE for it, the next one sees the topic.
 
@@ -39,7 +43,8 @@ func handleMetadata(s *Server, r *wire.Request) (wire.Response, error) {
 	resp.AuthorizedOperations = authorizedOperationsNotRequested
 	for _, b := range im.Brokers() {
 		rb := kmsg.NewMetadataResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = b.NodeID, b.Host, b.Port
+		rb.NodeID = b.NodeID
+		rb.Host, rb.Port = s.endpoint(r, b)
 		if b.Rack != "" {
 			rb.Rack = kmsg.StringPtr(b.Rack)
 		}

@@ -10,6 +10,8 @@ package broker
 //   - A transactional id's coordinator (key type 1) is the leader of its
 //     partition of __transaction_state, created on the first such request
 //     (txn.go); other key types are INVALID_REQUEST.
+//   - The coordinator's address is the advertised address of the listener
+//     the request arrived on (listeners.go).
 
 import (
 	"fmt"
@@ -26,19 +28,20 @@ func handleFindCoordinator(s *Server, r *wire.Request) (wire.Response, error) {
 	req := r.Msg.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if req.Version < 4 {
-		c := s.findCoordinator(req.CoordinatorType, req.CoordinatorKey)
+		c := s.findCoordinator(r, req.CoordinatorType, req.CoordinatorKey)
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 		return wire.Response{Msg: resp}, nil
 	}
 	for _, k := range req.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, s.findCoordinator(req.CoordinatorType, k))
+		resp.Coordinators = append(resp.Coordinators, s.findCoordinator(r, req.CoordinatorType, k))
 	}
 	return wire.Response{Msg: resp}, nil
 }
 
-// findCoordinator answers for one key.
-func (s *Server) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+// findCoordinator answers for one key, with the address of the listener r
+// arrived on.
+func (s *Server) findCoordinator(r *wire.Request, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
 	out := kmsg.NewFindCoordinatorResponseCoordinator()
 	out.Key, out.NodeID, out.Port = key, -1, -1
 	fail := func(err error) kmsg.FindCoordinatorResponseCoordinator {
@@ -73,6 +76,7 @@ func (s *Server) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorR
 	if !ok || leader != s.cfg.NodeID {
 		return fail(kerr.CoordinatorNotAvailable)
 	}
-	out.NodeID, out.Host, out.Port = b.NodeID, b.Host, b.Port
+	out.NodeID = b.NodeID
+	out.Host, out.Port = s.endpoint(r, b)
 	return out
 }

@@ -2,11 +2,12 @@ package broker
 
 // Version notes
 //
-// DescribeCluster v0-v1 (advertised 0-1). v1 adds EndpointType: we have one
-// listener, which serves brokers (1); a request for controllers (2) gets
+// DescribeCluster v0-v1 (advertised 0-1). v1 adds EndpointType: every
+// listener serves brokers (1); a request for controllers (2) gets
 // UNSUPPORTED_ENDPOINT_TYPE, as Kafka answers on a broker listener. v2
 // (fenced brokers) is not advertised. Authorized operations are "not
-// requested": no ACLs.
+// requested": no ACLs. Brokers are given with the advertised address of the
+// listener the request arrived on (listeners.go).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -30,7 +31,8 @@ func handleDescribeCluster(s *Server, r *wire.Request) (wire.Response, error) {
 	resp.ClusterAuthorizedOperations = authorizedOperationsNotRequested
 	for _, b := range im.Brokers() {
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = b.NodeID, b.Host, b.Port
+		rb.NodeID = b.NodeID
+		rb.Host, rb.Port = s.endpoint(r, b)
 		if b.Rack != "" {
 			rb.Rack = kmsg.StringPtr(b.Rack)
 		}

@@ -23,10 +23,18 @@ type Config struct {
 	// DataDir holds the partitions and the metadata image.
 	DataDir string
 	// Listen is the Kafka listener address, host:port; port 0 picks one.
+	// It is the shorthand for one listener named PLAINTEXT and is ignored
+	// when Listeners is set.
 	Listen string
 	// Advertise is the host:port given to clients in Metadata; empty means
-	// the bound listener address.
+	// the bound listener address. It belongs to Listen and must be empty
+	// when Listeners is set.
 	Advertise string
+	// Listeners are named listeners, each with its own bind and advertised
+	// address (listeners.go); clients are given the advertised address of
+	// the listener they connected to. Empty means the one listener of Listen
+	// and Advertise.
+	Listeners []Listener
 	// HTTPListen is the address of the HTTP listener (/metrics, /healthz,
 	// /readyz); empty means none.
 	HTTPListen string
@@ -95,8 +103,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: node id %d is negative", c.NodeID)
 	case c.DataDir == "":
 		return errors.New("broker: data dir is empty")
-	case c.Listen == "":
+	case c.Listen == "" && len(c.Listeners) == 0:
 		return errors.New("broker: listen address is empty")
+	case c.Advertise != "" && len(c.Listeners) > 0:
+		return fmt.Errorf("%w: Advertise is set with Listeners: set each listener's Advertise instead", ErrBadListener)
 	case c.DefaultPartitions < 1:
 		return fmt.Errorf("broker: default partitions %d is below 1", c.DefaultPartitions)
 	case c.MaxTopicPartitions < c.DefaultPartitions:
@@ -112,6 +122,9 @@ func (c Config) Validate() error {
 		if _, _, err := splitHostPort(c.Advertise); err != nil {
 			return fmt.Errorf("broker: advertise %q: %w", c.Advertise, err)
 		}
+	}
+	if len(c.Listeners) > 0 {
+		return validateListeners(c.Listeners)
 	}
 	return nil
 }
@@ -141,8 +154,12 @@ type Server struct {
 
 	ext serverExt // group coordinator and log maintenance (groups.go)
 
+	// bound are the Kafka listeners, in configuration order. Start sets
+	// them under mu before the first connection is accepted and nothing
+	// changes them after, so handlers read them without mu.
+	bound []*boundListener
+
 	mu       sync.Mutex // guards the fields below
-	ln       net.Listener
 	httpLn   net.Listener
 	httpSrv  *http.Server
 	lock     *os.File
@@ -194,15 +211,19 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = lock.Close()
 		return err
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	bound, err := bindListeners(ctx, s.cfg.listeners())
 	if err != nil {
 		_ = s.store.close()
 		_ = lock.Close()
-		return fmt.Errorf("broker: listen %s: %w", s.cfg.Listen, err)
+		return err
 	}
-	if err := s.register(ln.Addr()); err != nil {
-		_ = ln.Close()
+	closeBound := func() {
+		for _, l := range bound {
+			_ = l.ln.Close()
+		}
+	}
+	if err := s.register(bound[0]); err != nil {
+		closeBound()
 		_ = s.store.close()
 		_ = lock.Close()
 		return err
@@ -210,7 +231,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.HTTPListen != "" {
 		hln, hs, err := s.startHTTP(ctx)
 		if err != nil {
-			_ = ln.Close()
+			closeBound()
 			_ = s.store.close()
 			_ = lock.Close()
 			return err
@@ -223,22 +244,50 @@ func (s *Server) Start(ctx context.Context) error {
 		if s.httpSrv != nil {
 			_ = s.httpSrv.Close()
 		}
-		_ = ln.Close()
+		closeBound()
 		_ = s.store.close()
 		_ = lock.Close()
 		return err
 	}
-	s.ln = ln
+	s.bound = bound
 	s.lock = lock
 	s.started = true
 	s.startGroups()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.acceptLoop(ln)
-	}()
-	s.logger.Info("kafka listener started", "addr", ln.Addr().String(), "node_id", s.cfg.NodeID)
+	for _, l := range bound {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.acceptLoop(l.ln, l.name)
+		}()
+		s.logger.Info("kafka listener started", "listener", l.name, "addr", l.ln.Addr().String(),
+			"advertised", net.JoinHostPort(l.host, strconv.Itoa(int(l.port))), "node_id", s.cfg.NodeID)
+	}
 	return nil
+}
+
+// bindListeners binds every listener and resolves its advertised address;
+// on error none is left open.
+func bindListeners(ctx context.Context, ls []Listener) ([]*boundListener, error) {
+	var lc net.ListenConfig
+	bound := make([]*boundListener, 0, len(ls))
+	fail := func(err error) ([]*boundListener, error) {
+		for _, l := range bound {
+			_ = l.ln.Close()
+		}
+		return nil, err
+	}
+	for _, l := range ls {
+		ln, err := lc.Listen(ctx, "tcp", l.Bind)
+		if err != nil {
+			return fail(fmt.Errorf("broker: listener %s: listen %s: %w", l.Name, l.Bind, err))
+		}
+		bl := &boundListener{name: l.Name, ln: ln}
+		bound = append(bound, bl)
+		if bl.host, bl.port, err = advertisedAddr(l, ln.Addr()); err != nil {
+			return fail(err)
+		}
+	}
+	return bound, nil
 }
 
 // Serve starts the server and blocks until ctx is done, then closes it.
@@ -250,14 +299,15 @@ func (s *Server) Serve(ctx context.Context) error {
 	return s.Close()
 }
 
-// Addr returns the bound Kafka listener address, nil before Start.
+// Addr returns the bound address of the first Kafka listener, nil before
+// Start; Listeners returns them all.
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ln == nil {
+	if len(s.bound) == 0 {
 		return nil
 	}
-	return s.ln.Addr()
+	return s.bound[0].ln.Addr()
 }
 
 // Close stops accepting, lets in-flight requests finish (up to
@@ -271,7 +321,7 @@ func (s *Server) Close() error {
 		return s.closeErr
 	}
 	s.closed = true
-	ln := s.ln
+	bound := s.bound
 	hs := s.httpSrv
 	conns := make([]*wire.Conn, 0, len(s.conns))
 	for c := range s.conns {
@@ -279,8 +329,8 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 
-	if ln != nil {
-		_ = ln.Close()
+	for _, l := range bound {
+		_ = l.ln.Close()
 	}
 	if hs != nil {
 		_ = hs.Close()
@@ -341,34 +391,8 @@ func (s *Server) open() error {
 	return nil
 }
 
-// register records this broker's advertised address in the metadata.
-func (s *Server) register(bound net.Addr) error {
-	hp := s.cfg.Advertise
-	if hp == "" {
-		hp = bound.String()
-	}
-	host, port, err := splitHostPort(hp)
-	if err != nil {
-		return fmt.Errorf("broker: advertised address %q: %w", hp, err)
-	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		// Clients cannot connect to 0.0.0.0: advertise the host name.
-		if host, err = os.Hostname(); err != nil {
-			return fmt.Errorf("broker: listening on all interfaces and no host name to advertise (set Advertise): %w", err)
-		}
-	}
-	if port == 0 {
-		_, port, _ = splitHostPort(bound.String())
-	}
-	_, err = s.meta.Apply(metadata.RegisterBroker{Broker: metadata.Broker{NodeID: s.cfg.NodeID, Host: host, Port: port}})
-	if err != nil {
-		return fmt.Errorf("broker: register: %w", err)
-	}
-	return nil
-}
-
-// Advertised returns the host:port clients are told to use, empty before
-// Start.
+// Advertised returns the host:port the first listener gives to clients,
+// empty before Start; Listeners returns every listener's.
 func (s *Server) Advertised() string {
 	if s.meta == nil {
 		return ""
@@ -396,7 +420,8 @@ func (s *Server) closeStorage() error {
 	return err
 }
 
-func (s *Server) acceptLoop(ln net.Listener) {
+// acceptLoop serves the connections of the listener named name.
+func (s *Server) acceptLoop(ln net.Listener, name string) {
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -420,6 +445,7 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			MaxInFlightBytes: s.cfg.MaxConnInFlightBytes,
 			Shared:           s.shared,
 			IdleTimeout:      s.cfg.IdleTimeout,
+			Listener:         name,
 			Logger:           s.logger,
 			OnError:          func(error) { s.metrics.closedBad.Inc() },
 			OnResponse: func(r *wire.Request, d time.Duration) {

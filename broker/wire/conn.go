@@ -62,6 +62,9 @@ type Request struct {
 	Received time.Time
 	// Remote is the client's address.
 	Remote net.Addr
+	// Listener is the name of the listener the connection was accepted on
+	// (ConnConfig.Listener).
+	Listener string
 
 	c        *Conn
 	seq      uint64
@@ -110,6 +113,9 @@ type ConnConfig struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds the time to write one response; 0 means 30s.
 	WriteTimeout time.Duration
+	// Listener names the listener the connection was accepted on; it is
+	// copied into every Request and not interpreted here.
+	Listener string
 	// Logger receives one line per closed-on-error connection.
 	Logger *slog.Logger
 	// OnError, if set, is called once when the connection is closed
@@ -298,7 +304,7 @@ func (c *Conn) readLoop() {
 			c.closeWith(err)
 			return
 		}
-		r := &Request{Decoded: d, Size: len(frame) + 4, Received: time.Now(), Remote: c.nc.RemoteAddr(), c: c, reserved: reserved}
+		r := &Request{Decoded: d, Size: len(frame) + 4, Received: time.Now(), Remote: c.nc.RemoteAddr(), Listener: c.cfg.Listener, c: c, reserved: reserved}
 		c.mu.Lock()
 		if c.dead {
 			c.mu.Unlock()

@@ -399,3 +399,23 @@ func BenchmarkConnMetadataRoundTrip(b *testing.B) {
 	ln.Close()
 	<-done
 }
+
+// TestConnRequestListener: every request carries the name of the listener
+// its connection was accepted on, so the broker can answer with that
+// listener's advertised address.
+func TestConnRequestListener(t *testing.T) {
+	s := startServer(t, ConnConfig{Listener: "EXTERNAL"})
+	c := s.dial(t)
+	c.send(metadataFor("defer", 9), 1)
+	waitFor(t, "the parked request", func() bool { return s.h.parkedCount() == 1 })
+	s.h.mu.Lock()
+	got := s.h.parked[0].Listener
+	s.h.mu.Unlock()
+	if got != "EXTERNAL" {
+		t.Fatalf("request listener %q, want EXTERNAL", got)
+	}
+	s.h.release()
+	if corr, err := c.recvCorr(); err != nil || corr != 1 {
+		t.Fatalf("response %d, %v", corr, err)
+	}
+}

@@ -29,6 +29,10 @@ type serveFlags struct {
 	dataDir           string
 	listen            string
 	advertise         string
+	listeners         string
+	advertised        string
+	securityMap       string
+	listenSet         bool // --listen came from a flag, the environment or the file
 	httpListen        string
 	nodeID            int32
 	autoCreate        bool
@@ -46,12 +50,22 @@ func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a Weir broker",
-		Long: `Run a Weir broker: a Kafka listener, an HTTP listener for /metrics, /healthz
+		Long: `Run a Weir broker: Kafka listeners, an HTTP listener for /metrics, /healthz
 and /readyz, and the partitions in the data directory.
 
 Every flag can also be set in the environment as WEIR_<FLAG> (WEIR_DATA_DIR,
 WEIR_LISTEN, ...) or in a YAML file given with --config (keys named like the
 flags). Precedence: flags, then environment, then file, then defaults.
+
+Named listeners work as in Kafka: --listeners INTERNAL://0.0.0.0:9092,
+EXTERNAL://0.0.0.0:19092 binds two listeners, and --advertised-listeners
+INTERNAL://weir:9092,EXTERNAL://localhost:19092 says which address each gives
+to its clients (Metadata, FindCoordinator, DescribeCluster answer with the
+advertised address of the listener the request came in on). A listener bound
+to 0.0.0.0 or :: needs an advertised address; one without an entry advertises
+its bound address. --listen host:port (with --advertise) is the shorthand for
+one listener named PLAINTEXT. Every listener speaks PLAINTEXT (no TLS, no SASL):
+a listener name is just a name.
 
 SIGTERM or SIGINT stops accepting connections, lets in-flight requests
 finish, flushes and closes every partition, and exits 0.`,
@@ -60,6 +74,7 @@ finish, flushes and closes every partition, and exits 0.`,
 			if err := layerSettings(cmd.Flags(), os.LookupEnv); err != nil {
 				return usageError{err}
 			}
+			f.listenSet = cmd.Flags().Changed("listen")
 			return runServe(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -68,6 +83,9 @@ finish, flushes and closes every partition, and exits 0.`,
 	fl.StringVar(&f.dataDir, "data-dir", "./weir-data", "directory of the partitions and the cluster metadata")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:9092", "Kafka listener address, host:port")
 	fl.StringVar(&f.advertise, "advertise", "", "host:port given to clients in Metadata (default: the bound listener address)")
+	fl.StringVar(&f.listeners, "listeners", "", "named Kafka listeners, NAME://host:port[,NAME://host:port...], instead of --listen (PLAINTEXT only: a name is just a name)")
+	fl.StringVar(&f.advertised, "advertised-listeners", "", "address each listener gives to its clients, NAME://host:port[,...] (default: its bound address)")
+	fl.StringVar(&f.securityMap, "listener-security-protocol-map", "", "accepted for Kafka compatibility: NAME:PLAINTEXT[,...]; Weir serves PLAINTEXT only")
 	fl.StringVar(&f.httpListen, "http-listen", "127.0.0.1:9644", "HTTP listener for /metrics, /healthz and /readyz (empty: none)")
 	fl.Int32Var(&f.nodeID, "node-id", 1, "this broker's node id")
 	fl.BoolVar(&f.autoCreate, "auto-create-topics", true, "create unknown topics on first use (auto.create.topics.enable)")
@@ -146,6 +164,11 @@ func (f serveFlags) brokerConfig(logger *slog.Logger) (broker.Config, error) {
 	cfg.DataDir = f.dataDir
 	cfg.Listen = f.listen
 	cfg.Advertise = f.advertise
+	ls, err := f.namedListeners()
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Listeners = ls
 	cfg.HTTPListen = f.httpListen
 	cfg.NodeID = f.nodeID
 	cfg.AutoCreateTopics = f.autoCreate
@@ -156,6 +179,45 @@ func (f serveFlags) brokerConfig(logger *slog.Logger) (broker.Config, error) {
 	cfg.ShutdownTimeout = f.shutdownTimeout
 	cfg.Logger = logger
 	return cfg, cfg.Validate()
+}
+
+// namedListeners turns --listeners, --advertised-listeners and
+// --listener-security-protocol-map into broker listeners; nil means the one
+// listener of --listen and --advertise.
+func (f serveFlags) namedListeners() ([]broker.Listener, error) {
+	switch {
+	case f.listeners != "" && f.listenSet:
+		return nil, errors.New("--listen and --listeners are both set: use one (--listen host:port is the shorthand for --listeners PLAINTEXT://host:port)")
+	case f.listeners != "" && f.advertise != "":
+		return nil, errors.New("--advertise and --listeners are both set: give the addresses with --advertised-listeners NAME://host:port")
+	case f.advertised != "" && f.advertise != "":
+		return nil, errors.New("--advertise and --advertised-listeners are both set: use one")
+	}
+	if f.listeners == "" && f.advertised == "" && f.securityMap == "" {
+		return nil, nil
+	}
+	ls := []broker.Listener{{Name: broker.DefaultListenerName, Bind: f.listen}}
+	if f.listeners != "" {
+		var err error
+		if ls, err = broker.ParseListeners(f.listeners); err != nil {
+			return nil, fmt.Errorf("--listeners: %w", err)
+		}
+	}
+	if f.advertised != "" {
+		var err error
+		if ls, err = broker.WithAdvertised(ls, f.advertised); err != nil {
+			return nil, fmt.Errorf("--advertised-listeners: %w", err)
+		}
+	}
+	if f.securityMap != "" {
+		if err := broker.CheckSecurityProtocolMap(ls, f.securityMap); err != nil {
+			return nil, fmt.Errorf("--listener-security-protocol-map: %w", err)
+		}
+	}
+	if f.listeners == "" && f.advertised == "" {
+		return nil, nil // only a map, which changes nothing: keep --listen as it is
+	}
+	return ls, nil
 }
 
 func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
@@ -210,6 +272,9 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 func printBanner(w io.Writer, srv *broker.Server, cfg broker.Config) {
 	addr := srv.Advertised()
 	fmt.Fprintf(w, "Weir broker %d is serving Kafka clients.\n", cfg.NodeID)
+	for _, l := range srv.Listeners() {
+		fmt.Fprintf(w, "  listener %-9s  %s -> advertised as %s\n", l.Name+":", l.Addr, l.Advertised)
+	}
 	fmt.Fprintf(w, "  bootstrap address: %s\n", addr)
 	if h := srv.HTTPAddr(); h != nil {
 		fmt.Fprintf(w, "  metrics:           http://%s/metrics  (health: /healthz, /readyz)\n", h)

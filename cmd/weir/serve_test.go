@@ -49,14 +49,8 @@ func TestServeSettingsPrecedence(t *testing.T) {
 			}
 			lookup := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
 			err := layerSettings(cmd.Flags(), lookup)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err %v, want it to mention %q", err, tt.wantErr)
-				}
+			if !wantErrMention(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			for k, want := range tt.want {
 				if got := flagValue(cmd.Flags(), k); got != want {
@@ -65,6 +59,23 @@ func TestServeSettingsPrecedence(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wantErrMention checks err against want: with want empty err must be nil,
+// else err must mention want. It reports whether the test goes on to check
+// the result (want empty).
+func wantErrMention(t *testing.T, err error, want string) bool {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return true
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err %v, want it to mention %q", err, want)
+	}
+	return false
 }
 
 func flagValue(fl *pflag.FlagSet, name string) string { return fl.Lookup(name).Value.String() }
@@ -79,15 +90,20 @@ func TestServeBadSettingsExit2(t *testing.T) {
 		{"serve", "extra-arg"},
 	}
 	for _, args := range tests {
-		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
-			code, _, stderr := runCLI(t, args...)
-			if code != 2 {
-				t.Fatalf("exit %d, want 2 (stderr %q)", code, stderr)
-			}
-			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 || stderr == "" {
-				t.Fatalf("want one line on stderr, got %q", stderr)
-			}
-		})
+		t.Run(strings.Join(args[1:], " "), func(t *testing.T) { wantUsageLine(t, args, "") })
+	}
+}
+
+// wantUsageLine runs the CLI with args and checks that it exits 2 with one
+// line on stderr that mentions want.
+func wantUsageLine(t *testing.T, args []string, want string) {
+	t.Helper()
+	code, _, stderr := runCLI(t, args...)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2 (stderr %q)", code, stderr)
+	}
+	if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 || stderr == "" || !strings.Contains(stderr, want) {
+		t.Fatalf("want one line mentioning %q on stderr, got %q", want, stderr)
 	}
 }
 

@@ -93,6 +93,7 @@ type config struct {
 	dataDir      string
 	args         []string
 	env          []string
+	listeners    string
 	startTimeout time.Duration
 	stopTimeout  time.Duration
 }
@@ -106,6 +107,11 @@ func WithDataDir(dir string) Option { return func(c *config) { c.dataDir = dir }
 func WithArgs(args ...string) Option {
 	return func(c *config) { c.args = append(c.args, args...) }
 }
+
+// WithListeners runs the broker with --listeners spec (named listeners,
+// NAME://host:port[,NAME://host:port...]) instead of --listen. Addr is then
+// the first listener's host:port, so its port must not be 0.
+func WithListeners(spec string) Option { return func(c *config) { c.listeners = spec } }
 
 // WithEnv adds KEY=VALUE entries to the process environment (which otherwise
 // is the test's own).
@@ -208,6 +214,11 @@ func New(opts ...Option) (*Broker, error) {
 		if b.addr, err = freeAddr(); err != nil {
 			break
 		}
+		if cfg.listeners != "" {
+			if b.addr, err = firstListener(cfg.listeners); err != nil {
+				break
+			}
+		}
 		if b.httpAddr, err = freeAddr(); err != nil {
 			break
 		}
@@ -309,11 +320,12 @@ func (b *Broker) launch() error {
 	b.mu.Lock()
 	b.starts++
 	fmt.Fprintf(b.out, "=== weirtest: start #%d: weir serve on %s\n", b.starts, b.addr)
-	args := append([]string{"serve",
-		"--data-dir", b.dataDir,
-		"--listen", b.addr,
-		"--http-listen", b.httpAddr,
-	}, b.cfg.args...)
+	listen := []string{"--listen", b.addr}
+	if b.cfg.listeners != "" {
+		listen = []string{"--listeners", b.cfg.listeners}
+	}
+	args := append(append([]string{"serve", "--data-dir", b.dataDir}, listen...), "--http-listen", b.httpAddr)
+	args = append(args, b.cfg.args...)
 	cmd := exec.Command(b.cfg.binary, args...)
 	cmd.Env = append(os.Environ(), b.cfg.env...)
 	cmd.Stdout = b.out
@@ -432,6 +444,20 @@ func exitResult(p *process) error {
 		return &ExitError{Code: -1, Signal: ws.Signal()}
 	}
 	return &ExitError{Code: ee.ExitCode()}
+}
+
+// firstListener returns the host:port of the first listener of a
+// --listeners spec.
+func firstListener(spec string) (string, error) {
+	first, _, _ := strings.Cut(spec, ",")
+	_, addr, ok := strings.Cut(first, "://")
+	if !ok {
+		return "", fmt.Errorf("weirtest: listeners %q: want NAME://host:port[,...]", spec)
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "0" {
+		return "", fmt.Errorf("weirtest: listeners %q: the first listener needs a fixed host:port", spec)
+	}
+	return addr, nil
 }
 
 // freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
