@@ -1,6 +1,7 @@
 // Package metadata holds the cluster metadata a broker serves from: an
-// immutable Image of brokers, topics (with their UUIDs and configs) and
-// partitions (leader, replicas, ISR, leader epoch), changed only by applying
+// immutable Image of brokers, topics (with their UUIDs and configs),
+// partitions (leader, replicas, ISR, leader epoch) and dynamic broker
+// configs (cluster-wide default and per broker), changed only by applying
 // Records, which yields a new Image. A Store owns the current Image and
 // swaps it atomically; FileStore is the single-node Store that persists the
 // Image in the data directory, and the raft controller of a later issue is
@@ -10,6 +11,7 @@ package metadata
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -78,15 +80,19 @@ type Image struct {
 	brokers []Broker // sorted by NodeID
 	topics  map[string]*Topic
 	byID    map[UUID]*Topic
+	// brokerConfigs holds the dynamic broker configs by resource name:
+	// "" for the cluster-wide default, a node id for one broker.
+	brokerConfigs map[string]map[string]string
 }
 
 // NewImage returns an empty image for a new cluster.
 func NewImage(clusterID string, controllerID int32) *Image {
 	return &Image{
-		ClusterID:    clusterID,
-		ControllerID: controllerID,
-		topics:       map[string]*Topic{},
-		byID:         map[UUID]*Topic{},
+		ClusterID:     clusterID,
+		ControllerID:  controllerID,
+		topics:        map[string]*Topic{},
+		byID:          map[UUID]*Topic{},
+		brokerConfigs: map[string]map[string]string{},
 	}
 }
 
@@ -125,6 +131,15 @@ func (im *Image) Topics() []*Topic {
 	return ts
 }
 
+// BrokerConfigs returns the dynamic broker configs set on one resource, by
+// Kafka name: resource "" is the cluster-wide default (Kafka's
+// DYNAMIC_DEFAULT_BROKER_CONFIG), a node id in decimal is that broker's own
+// (DYNAMIC_BROKER_CONFIG). The map is shared: do not modify it. It is nil
+// when nothing is set.
+func (im *Image) BrokerConfigs(resource string) map[string]string {
+	return im.brokerConfigs[resource]
+}
+
 // TopicCount returns the number of topics.
 func (im *Image) TopicCount() int { return len(im.topics) }
 
@@ -139,6 +154,10 @@ func (im *Image) clone() *Image {
 	c.byID = make(map[UUID]*Topic, len(im.byID)+1)
 	for k, v := range im.byID {
 		c.byID[k] = v
+	}
+	c.brokerConfigs = maps.Clone(im.brokerConfigs)
+	if c.brokerConfigs == nil {
+		c.brokerConfigs = map[string]map[string]string{}
 	}
 	return &c
 }

@@ -212,3 +212,71 @@ func TestNewUUID(t *testing.T) {
 		}
 	}
 }
+
+// TestSetBrokerConfigs: the cluster default ("") and node ids are the only
+// resources, an empty set removes the resource, a bad name changes nothing,
+// and the configs survive a reload of the FileStore.
+func TestSetBrokerConfigs(t *testing.T) {
+	tests := []struct {
+		name     string
+		resource string
+		configs  map[string]string
+		want     error
+	}{
+		{"cluster default", "", map[string]string{"log.retention.ms": "1000"}, nil},
+		{"one broker", "3", map[string]string{"log.retention.bytes": "10"}, nil},
+		{"not a number", "x", map[string]string{"log.retention.ms": "1"}, ErrInvalidBrokerResource},
+		{"negative", "-1", map[string]string{"log.retention.ms": "1"}, ErrInvalidBrokerResource},
+		{"not canonical", "03", map[string]string{"log.retention.ms": "1"}, ErrInvalidBrokerResource},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			im := NewImage("c", 1)
+			got, err := im.Apply(SetBrokerConfigs{Broker: tt.resource, Configs: tt.configs})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+			if err != nil {
+				if got != im || im.BrokerConfigs(tt.resource) != nil {
+					t.Fatal("a failed Apply changed the image")
+				}
+				return
+			}
+			if !reflect.DeepEqual(got.BrokerConfigs(tt.resource), tt.configs) {
+				t.Fatalf("configs %v, want %v", got.BrokerConfigs(tt.resource), tt.configs)
+			}
+			if im.BrokerConfigs(tt.resource) != nil {
+				t.Fatal("the old image changed")
+			}
+			cleared, err := got.Apply(SetBrokerConfigs{Broker: tt.resource})
+			if err != nil || cleared.BrokerConfigs(tt.resource) != nil {
+				t.Fatalf("empty set left %v (err %v)", cleared.BrokerConfigs(tt.resource), err)
+			}
+		})
+	}
+
+	dir := t.TempDir()
+	s, err := OpenFileStore(dir, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(
+		SetBrokerConfigs{Broker: "", Configs: map[string]string{"log.retention.ms": "1000"}},
+		SetBrokerConfigs{Broker: "3", Configs: map[string]string{"log.segment.bytes": "2048"}},
+	); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenFileStore(dir, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Image().BrokerConfigs(""); got["log.retention.ms"] != "1000" {
+		t.Fatalf("reloaded cluster default %v", got)
+	}
+	if got := r.Image().BrokerConfigs("3"); got["log.segment.bytes"] != "2048" {
+		t.Fatalf("reloaded broker 3 %v", got)
+	}
+	if r.Image().Version != s.Image().Version {
+		t.Fatalf("version %d, want %d", r.Image().Version, s.Image().Version)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 )
 
 var (
@@ -23,6 +24,9 @@ var (
 	// ErrInvalidReplicaAssignment is returned for replicas on unknown
 	// brokers or listed twice.
 	ErrInvalidReplicaAssignment = errors.New("metadata: invalid replica assignment")
+	// ErrInvalidBrokerResource is returned for a broker config resource
+	// name that is neither "" nor a node id.
+	ErrInvalidBrokerResource = errors.New("metadata: invalid broker config resource")
 )
 
 // Record is one change to the metadata. Applying records is deterministic:
@@ -55,6 +59,16 @@ type CreatePartitions struct {
 // SetTopicConfigs replaces a topic's config overrides.
 type SetTopicConfigs struct {
 	Topic   string
+	Configs map[string]string
+}
+
+// SetBrokerConfigs replaces the dynamic broker configs of one resource, as
+// Kafka's ConfigRecord does for BROKER resources: Broker "" is the
+// cluster-wide default, a node id in decimal ("1") is that broker's own
+// configs. An empty Configs removes every config of the resource. Names and
+// values are the broker's business; the record only stores them.
+type SetBrokerConfigs struct {
+	Broker  string
 	Configs map[string]string
 }
 
@@ -143,6 +157,21 @@ func (r SetTopicConfigs) apply(im *Image) error {
 	nt.Configs = maps.Clone(r.Configs)
 	im.topics[nt.Name] = &nt
 	im.byID[nt.ID] = &nt
+	return nil
+}
+
+func (r SetBrokerConfigs) apply(im *Image) error {
+	if r.Broker != "" {
+		id, err := strconv.ParseInt(r.Broker, 10, 32)
+		if err != nil || id < 0 || strconv.FormatInt(id, 10) != r.Broker {
+			return fmt.Errorf("%w: %q is neither \"\" nor a node id", ErrInvalidBrokerResource, r.Broker)
+		}
+	}
+	if len(r.Configs) == 0 {
+		delete(im.brokerConfigs, r.Broker)
+		return nil
+	}
+	im.brokerConfigs[r.Broker] = maps.Clone(r.Configs)
 	return nil
 }
 

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -130,6 +132,10 @@ type fileFormat struct {
 	Version      int64       `json:"metadata_version"`
 	Brokers      []Broker    `json:"brokers"`
 	Topics       []fileTopic `json:"topics"`
+	// BrokerConfigs are the dynamic broker configs by resource ("" is the
+	// cluster-wide default, a node id one broker). Files written before
+	// they existed have none.
+	BrokerConfigs map[string]map[string]string `json:"broker_configs,omitempty"`
 }
 
 type fileTopic struct {
@@ -141,6 +147,9 @@ type fileTopic struct {
 
 func encodeImage(im *Image) ([]byte, error) {
 	f := fileFormat{Format: 1, ClusterID: im.ClusterID, ControllerID: im.ControllerID, Version: im.Version, Brokers: im.brokers}
+	if len(im.brokerConfigs) > 0 {
+		f.BrokerConfigs = im.brokerConfigs
+	}
 	for _, t := range im.Topics() {
 		f.Topics = append(f.Topics, fileTopic{Name: t.Name, ID: t.ID.String(), Partitions: t.Partitions, Configs: t.Configs})
 	}
@@ -166,6 +175,9 @@ func decodeImage(b []byte) (*Image, error) {
 			return nil, fmt.Errorf("topic %s: bad id %q", t.Name, t.ID)
 		}
 		recs = append(recs, CreateTopic{Name: t.Name, ID: UUID(raw), Partitions: t.Partitions, Configs: t.Configs})
+	}
+	for _, res := range slices.Sorted(maps.Keys(f.BrokerConfigs)) {
+		recs = append(recs, SetBrokerConfigs{Broker: res, Configs: f.BrokerConfigs[res]})
 	}
 	im, err := im.Apply(recs...)
 	if err != nil {
