@@ -4,10 +4,15 @@ package broker
 //
 // DescribeConfigs v1-v4 (advertised 1-4). v1 adds synonyms and the config
 // source (replacing IsDefault), v3 adds the config type and documentation,
-// v4 is flexible. TOPIC resources list the topic's overrides
-// (DYNAMIC_TOPIC_CONFIG) and Kafka's defaults for the rest (DEFAULT_CONFIG);
-// BROKER resources ("" or our node id) list this broker's static settings,
-// read-only. Other resource types are INVALID_REQUEST.
+// v4 is flexible. TOPIC resources list every topic config with the value
+// the topic runs with and its source: the override (DYNAMIC_TOPIC_CONFIG),
+// the broker synonym's dynamic value (DYNAMIC_BROKER_CONFIG,
+// DYNAMIC_DEFAULT_BROKER_CONFIG), a static setting (STATIC_BROKER_CONFIG) or
+// Kafka's default (DEFAULT_CONFIG); synonyms list every level that is set.
+// The BROKER resource of our node id lists the static settings (read-only)
+// and every dynamic broker config (read-write) with its effective value;
+// BROKER "" lists only the cluster-wide defaults that are set. Another node
+// id, a non-numeric name and other resource types are INVALID_REQUEST.
 
 import (
 	"fmt"
@@ -37,7 +42,7 @@ func handleDescribeConfigs(s *Server, r *wire.Request) (wire.Response, error) {
 				}
 				entries = s.describeTopicConfigs(t.Configs, rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
 			case kmsg.ConfigResourceTypeBroker:
-				entries = s.describeBrokerConfigs(rr.ConfigNames)
+				entries = s.describeBrokerConfigs(rr.ResourceName, rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
 			}
 		}
 		if err != nil {

@@ -6,8 +6,9 @@ package broker
 // flexible. The legacy, non-incremental API: a TOPIC resource's overrides
 // are replaced by exactly the configs given (names not listed return to
 // their defaults). Unknown names, bad values and null values are
-// INVALID_CONFIG, never ignored. BROKER resources are read-only here
-// (INVALID_CONFIG).
+// INVALID_CONFIG, never ignored. A BROKER resource ("" for the cluster-wide
+// default, our node id for this broker) has its dynamic broker configs
+// replaced the same way, with the errors of IncrementalAlterConfigs.
 
 import (
 	"maps"
@@ -28,7 +29,9 @@ func handleAlterConfigs(s *Server, r *wire.Request) (wire.Response, error) {
 		switch {
 		case err != nil:
 		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
-			err = kafkaError(kerr.InvalidConfig, "broker configs are static; restart with new flags")
+			err = s.alterBrokerConfigs(rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, []string, error) {
+				return replaceBrokerConfigs(rr.Configs)
+			})
 		default:
 			err = s.alterTopicConfigs(rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, error) {
 				next := map[string]string{}

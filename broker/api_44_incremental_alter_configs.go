@@ -7,7 +7,16 @@ package broker
 // and SUBTRACT (list configs only: cleanup.policy). Other configs of the
 // topic keep their values. A name given twice in one resource is
 // INVALID_REQUEST; unknown names, bad values and list operations on
-// non-list configs are INVALID_CONFIG. BROKER resources are read-only here.
+// non-list configs are INVALID_CONFIG.
+//
+// BROKER resources ("" for the cluster-wide default, our node id for this
+// broker) take the same operations on the dynamic broker configs
+// (log.retention.ms, ...); DELETE falls back to the next synonym. As in
+// Kafka's broker-side validation, duplicate names, null values, read-only
+// (static) configs, bad values, list operations on non-list configs and
+// another node id are INVALID_REQUEST; an unknown or unsupported name is
+// INVALID_CONFIG (Kafka would store it; we refuse it). A failed or
+// validate_only resource changes nothing.
 
 import (
 	"maps"
@@ -30,7 +39,9 @@ func handleIncrementalAlterConfigs(s *Server, r *wire.Request) (wire.Response, e
 		switch {
 		case err != nil:
 		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
-			err = kafkaError(kerr.InvalidConfig, "broker configs are static; restart with new flags")
+			err = s.alterBrokerConfigs(rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, []string, error) {
+				return editBrokerConfigs(cur, rr.Configs)
+			})
 		default:
 			err = s.alterTopicConfigs(rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
 				return incrementalEdit(cur, rr.Configs)
@@ -80,22 +91,28 @@ func incrementalEdit(cur map[string]string, ops []kmsg.IncrementalAlterConfigsRe
 			if !ok {
 				v = d.def
 			}
-			list := splitList(v)
-			for _, item := range splitList(*c.Value) {
-				has := slices.Contains(list, item)
-				switch {
-				case c.Op == kmsg.IncrementalAlterConfigOpAppend && !has:
-					list = append(list, item)
-				case c.Op == kmsg.IncrementalAlterConfigOpSubtract && has:
-					list = slices.DeleteFunc(list, func(x string) bool { return x == item })
-				}
-			}
-			next[c.Name] = strings.Join(list, ",")
+			next[c.Name] = applyListOp(c.Op, v, *c.Value)
 		default:
 			return nil, kafkaError(kerr.InvalidRequest, "unknown operation %d on config %s", c.Op, c.Name)
 		}
 	}
 	return next, nil
+}
+
+// applyListOp appends the items of value missing from the list cur, or
+// subtracts those present, as Kafka's APPEND and SUBTRACT do.
+func applyListOp(op kmsg.IncrementalAlterConfigOp, cur, value string) string {
+	list := splitList(cur)
+	for _, item := range splitList(value) {
+		has := slices.Contains(list, item)
+		switch {
+		case op == kmsg.IncrementalAlterConfigOpAppend && !has:
+			list = append(list, item)
+		case op == kmsg.IncrementalAlterConfigOpSubtract && has:
+			list = slices.DeleteFunc(list, func(x string) bool { return x == item })
+		}
+	}
+	return strings.Join(list, ",")
 }
 
 func splitList(v string) []string {

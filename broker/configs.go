@@ -99,44 +99,43 @@ type configEntry struct {
 	Synonyms    []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
 }
 
-// describeTopicConfigs lists a topic's configs: its overrides
-// (DYNAMIC_TOPIC_CONFIG) and the defaults of the rest (DEFAULT_CONFIG).
-// names, if not nil, restricts the list.
+// describeTopicConfigs lists a topic's configs with the value it runs with
+// and where that value comes from: its override (DYNAMIC_TOPIC_CONFIG), else
+// the broker synonym's dynamic value (DYNAMIC_BROKER_CONFIG, then
+// DYNAMIC_DEFAULT_BROKER_CONFIG), the static setting (STATIC_BROKER_CONFIG)
+// or Kafka's default (DEFAULT_CONFIG). With synonyms, every level that sets
+// the config is listed, highest precedence first. names, if not nil,
+// restricts the list.
 func (s *Server) describeTopicConfigs(overrides map[string]string, names []string, synonyms, docs bool) []configEntry {
+	im := s.meta.Image()
+	perBroker, clusterDefault := im.BrokerConfigs(strconv.Itoa(int(s.cfg.NodeID))), im.BrokerConfigs("")
 	var out []configEntry
 	for _, d := range topicConfigDefs {
 		if !s.store.acceptsConfig(d.name) || names != nil && !slices.Contains(names, d.name) {
 			continue
 		}
-		defVal, defSrc := d.def, kmsg.ConfigSourceDefaultConfig
-		if d.name == "flush.ms" && s.cfg.Fsync == "interval" {
-			// --fsync interval is the broker-wide log.flush.interval.ms.
-			defVal, defSrc = strconv.FormatInt(s.cfg.FsyncInterval.Milliseconds(), 10), kmsg.ConfigSourceStaticBrokerConfig
+		var chain []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+		if v, ok := overrides[d.name]; ok {
+			o := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+			o.Name, o.Value, o.Source = d.name, kmsg.StringPtr(v), kmsg.ConfigSourceDynamicTopicConfig
+			chain = append(chain, o)
 		}
-		e := configEntry{Name: d.name, Value: kmsg.StringPtr(defVal), Source: defSrc, Type: d.typ}
+		chain = append(chain, s.brokerSynonymChain(brokerSynonyms[d.name], d.def, perBroker, clusterDefault)...)
+		e := configEntry{Name: d.name, Value: chain[0].Value, Source: chain[0].Source, Type: d.typ}
 		if docs {
 			e.Doc = d.doc
 		}
-		def := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-		def.Name, def.Value, def.Source = d.name, kmsg.StringPtr(defVal), defSrc
-		if v, ok := overrides[d.name]; ok {
-			e.Value, e.Source = kmsg.StringPtr(v), kmsg.ConfigSourceDynamicTopicConfig
-			if synonyms {
-				o := def
-				o.Value, o.Source = kmsg.StringPtr(v), kmsg.ConfigSourceDynamicTopicConfig
-				e.Synonyms = append(e.Synonyms, o)
-			}
-		}
 		if synonyms {
-			e.Synonyms = append(e.Synonyms, def)
+			e.Synonyms = chain
 		}
 		out = append(out, e)
 	}
 	return out
 }
 
-// describeBrokerConfigs lists this broker's static settings, read-only.
-func (s *Server) describeBrokerConfigs(names []string) []configEntry {
+// staticBrokerConfigs lists this broker's static settings, read-only: they
+// change only with a restart.
+func (s *Server) staticBrokerConfigs() []configEntry {
 	all := []configEntry{
 		{Name: "node.id", Value: kmsg.StringPtr(strconv.Itoa(int(s.cfg.NodeID))), Type: kmsg.ConfigTypeInt},
 		{Name: "broker.id", Value: kmsg.StringPtr(strconv.Itoa(int(s.cfg.NodeID))), Type: kmsg.ConfigTypeInt},
@@ -148,15 +147,32 @@ func (s *Server) describeBrokerConfigs(names []string) []configEntry {
 		{Name: "queued.max.request.bytes", Value: kmsg.StringPtr(strconv.FormatInt(s.cfg.MaxInFlightBytes, 10)), Type: kmsg.ConfigTypeLong},
 		{Name: "connections.max.idle.ms", Value: kmsg.StringPtr(strconv.FormatInt(s.cfg.IdleTimeout.Milliseconds(), 10)), Type: kmsg.ConfigTypeLong},
 	}
-	var out []configEntry
-	for _, e := range all {
-		if names != nil && !slices.Contains(names, e.Name) {
-			continue
-		}
-		e.ReadOnly, e.Source = true, kmsg.ConfigSourceStaticBrokerConfig
-		out = append(out, e)
+	for i := range all {
+		all[i].ReadOnly, all[i].Source = true, kmsg.ConfigSourceStaticBrokerConfig
 	}
-	return out
+	return all
+}
+
+// describeBrokerConfigs lists a BROKER resource's configs: for our node id
+// the static settings (read-only) and every dynamic config with its
+// effective value; for "" (the cluster default) only the dynamic configs it
+// sets, as Kafka does.
+func (s *Server) describeBrokerConfigs(resource string, names []string, synonyms, docs bool) []configEntry {
+	var out []configEntry
+	if resource != "" {
+		for _, e := range s.staticBrokerConfigs() {
+			if names != nil && !slices.Contains(names, e.Name) {
+				continue
+			}
+			if synonyms {
+				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+				syn.Name, syn.Value, syn.Source = e.Name, e.Value, e.Source
+				e.Synonyms = append(e.Synonyms, syn)
+			}
+			out = append(out, e)
+		}
+	}
+	return append(out, s.describeDynamicBrokerConfigs(resource, names, synonyms, docs)...)
 }
 
 // alterTopicConfigs computes a topic's new overrides with edit, validates
@@ -191,16 +207,15 @@ func (s *Server) alterTopicConfigs(name string, validateOnly bool, edit func(cur
 	return nil
 }
 
-// configResourceError answers a resource we cannot alter or describe.
+// configResourceError answers a resource we cannot alter or describe:
+// BROKER resources other than "" and our node id, and resource types other
+// than TOPIC and BROKER.
 func configResourceError(rt kmsg.ConfigResourceType, name string, nodeID int32) error {
 	switch rt {
 	case kmsg.ConfigResourceTypeTopic:
 		return nil
 	case kmsg.ConfigResourceTypeBroker:
-		if name != "" && name != strconv.Itoa(int(nodeID)) {
-			return kafkaError(kerr.InvalidRequest, "broker %s is not this broker (%d)", name, nodeID)
-		}
-		return nil
+		return brokerResource(name, nodeID)
 	}
 	return kafkaError(kerr.InvalidRequest, "unsupported config resource type %s", rt)
 }

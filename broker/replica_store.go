@@ -18,6 +18,9 @@ import (
 type replicaStore struct {
 	m        *replica.Manager
 	defaults replica.Config
+	// resolve adds the dynamic broker defaults under a topic's overrides
+	// (Server.effectiveTopicConfigs).
+	resolve func(overrides map[string]string) map[string]string
 }
 
 // openReplicaStore opens every partition directory under the data
@@ -43,7 +46,7 @@ func openReplicaStore(s *Server) (*replicaStore, error) {
 			return nil, fmt.Errorf("broker: register data path metrics: %w", err)
 		}
 	}
-	return &replicaStore{m: m, defaults: s.partitionDefaults()}, nil
+	return &replicaStore{m: m, defaults: s.partitionDefaults(), resolve: s.effectiveTopicConfigs}, nil
 }
 
 // dataPathCollector exports the replica manager's gauges: hosted partitions
@@ -90,10 +93,10 @@ func (s *Server) partitionDefaults() replica.Config {
 	return c
 }
 
-// topicConfig is the partition configuration of t: the broker defaults with
-// the topic's overrides.
+// topicConfig is the partition configuration of t: the broker defaults
+// (static, then dynamic) with the topic's overrides.
 func (r *replicaStore) topicConfig(t *metadata.Topic) (replica.Config, error) {
-	c, err := r.defaults.With(t.Configs)
+	c, err := r.defaults.With(r.resolve(t.Configs))
 	if err != nil {
 		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -147,7 +150,7 @@ func (r *replicaStore) setConfigs(t *metadata.Topic) error {
 
 // validateConfigs implements partitionStore.
 func (r *replicaStore) validateConfigs(m map[string]string) error {
-	if _, err := r.defaults.With(m); err != nil {
+	if _, err := r.defaults.With(r.resolve(m)); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return nil
