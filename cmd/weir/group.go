@@ -381,30 +381,7 @@ func newGroupDeleteCmd(cf *clientFlags) *cobra.Command {
 				}
 				results = append(results, r)
 			}
-			err = render(cmd.OutOrStdout(), *format, results, func(w io.Writer, _ bool) error {
-				t := newTable("group", "status")
-				for _, r := range results {
-					status := "OK"
-					if !r.OK {
-						status = r.Error
-					}
-					t.row(r.Group, status)
-				}
-				return t.write(w)
-			})
-			if err != nil {
-				return err
-			}
-			var failed []string
-			for _, r := range results {
-				if !r.OK {
-					failed = append(failed, r.Group+": "+r.Error)
-				}
-			}
-			if len(failed) > 0 {
-				return fmt.Errorf("%w: %s", errGroupFailed, strings.Join(failed, "; "))
-			}
-			return nil
+			return renderOutcomes(cmd, *format, results, "group", func(r groupResult) (string, string) { return r.Group, r.Error }, errGroupFailed)
 		},
 	}
 	format = addFormatFlag(cmd, formatText)

@@ -110,6 +110,37 @@ func render(w io.Writer, f outputFormat, v any, text func(w io.Writer, wide bool
 	return text(w, f == formatWide)
 }
 
+// renderOutcomes prints the outcome of a command run on several objects,
+// one row per object under column (its name, then OK or its error), and
+// returns failed with every failure if any object failed. outcome gives an
+// object's name and its error message ("" when it succeeded).
+func renderOutcomes[T any](cmd *cobra.Command, f outputFormat, results []T, column string, outcome func(T) (name, errMsg string), failed error) error {
+	err := render(cmd.OutOrStdout(), f, results, func(w io.Writer, _ bool) error {
+		t := newTable(column, "status")
+		for _, r := range results {
+			name, status := outcome(r)
+			if status == "" {
+				status = "OK"
+			}
+			t.row(name, status)
+		}
+		return t.write(w)
+	})
+	if err != nil {
+		return err
+	}
+	var msgs []string
+	for _, r := range results {
+		if name, msg := outcome(r); msg != "" {
+			msgs = append(msgs, name+": "+msg)
+		}
+	}
+	if len(msgs) > 0 {
+		return fmt.Errorf("%w: %s", failed, strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
 // joinInts formats a list of ids as 1,2,3.
 func joinInts[T ~int | ~int32](xs []T) string {
 	s := make([]string, len(xs))

@@ -52,30 +52,7 @@ type topicResult struct {
 
 // renderResults prints per-topic outcomes and fails if any failed.
 func renderResults(cmd *cobra.Command, f outputFormat, results []topicResult) error {
-	err := render(cmd.OutOrStdout(), f, results, func(w io.Writer, _ bool) error {
-		t := newTable("topic", "status")
-		for _, r := range results {
-			status := "OK"
-			if !r.OK {
-				status = r.Error
-			}
-			t.row(r.Topic, status)
-		}
-		return t.write(w)
-	})
-	if err != nil {
-		return err
-	}
-	var failed []string
-	for _, r := range results {
-		if !r.OK {
-			failed = append(failed, r.Topic+": "+r.Error)
-		}
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("%w: %s", errTopicFailed, strings.Join(failed, "; "))
-	}
-	return nil
+	return renderOutcomes(cmd, f, results, "topic", func(r topicResult) (string, string) { return r.Topic, r.Error }, errTopicFailed)
 }
 
 // resultsFrom maps kafka-go's per-topic error map onto results in the order
