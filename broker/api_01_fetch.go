@@ -18,6 +18,9 @@ package broker
 //   - Long polling: with fewer than MinBytes (> 0) available and MaxWaitMillis >
 //     0, the request waits in the fetch purgatory until appends make
 //     MinBytes available or the wait passes; no goroutine waits with it.
+//     As in Kafka, it also completes as soon as a partition's data runs
+//     past the segment holding its fetch offset: a partition's answer
+//     comes from one segment, so more data there would not enlarge it.
 //   - Record batches are written from the segment files with sendfile.
 //   - CurrentLeaderEpoch (v9+, KIP-320): older than the partition's epoch
 //     is FENCED_LEADER_EPOCH, newer is UNKNOWN_LEADER_EPOCH, -1 skips the
@@ -70,7 +73,10 @@ type fetchOp struct {
 }
 
 // TryComplete implements purgatory.Operation: enough committed bytes past
-// the fetch offsets, or a partition that now answers with an error.
+// the fetch offsets, a partition that now answers with an error, or one
+// whose data runs past the segment of its fetch offset (a read stops at a
+// segment's end, so waiting would not fill the answer; as Kafka's
+// DelayedFetch).
 func (o *fetchOp) TryComplete() bool {
 	need := int64(max(o.req.MinBytes, 1))
 	var have int64
@@ -81,12 +87,15 @@ func (o *fetchOp) TryComplete() bool {
 				return true
 			}
 			limit := int(min(int64(rp.PartitionMaxBytes), need-have))
+			var n int64
+			var complete bool
 			if o.req.ReplicaID < 0 && o.req.IsolationLevel == 1 {
-				have += p.AvailableStableBytes(rp.FetchOffset, limit)
+				n, complete = p.AvailableStableBytes(rp.FetchOffset, limit)
 			} else {
-				have += p.AvailableBytes(rp.FetchOffset, limit, o.req.ReplicaID >= 0)
+				n, complete = p.AvailableBytes(rp.FetchOffset, limit, o.req.ReplicaID >= 0)
 			}
-			if have >= need {
+			have += n
+			if complete || have >= need {
 				return true
 			}
 		}

@@ -198,6 +198,21 @@ func pollFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// recvFetch reads the answer to req, a flexible fetch sent with c.send as
+// correlation id corr, within the connection's deadline.
+func recvFetch(t *testing.T, c *rawConn, req *kmsg.FetchRequest, corr int32) *kmsg.FetchResponse {
+	t.Helper()
+	got, body, err := c.recv()
+	if err != nil || got != corr {
+		t.Fatalf("recv: corr %d (want %d), %v", got, corr, err)
+	}
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if err := resp.ReadFrom(body[1:]); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
 // TestFetchLongPollWakesOnProduce parks a fetch with a long MaxWait, then
 // produces on another connection: the fetch answers with the new batch.
 func TestFetchLongPollWakesOnProduce(t *testing.T) {
@@ -212,15 +227,7 @@ func TestFetchLongPollWakesOnProduce(t *testing.T) {
 	}
 	p := dialRaw(t, s)
 	produceRaw(t, p, 9, 1, "lp", 1, nowBatch("wake", 3, batch.Options{}))
-	corr, body, err := c.recv()
-	if err != nil || corr != 42 {
-		t.Fatalf("recv: corr %d, %v", corr, err)
-	}
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if err := resp.ReadFrom(body[1:]); err != nil {
-		t.Fatal(err)
-	}
-	got := resp.Topics[0].Partitions
+	got := recvFetch(t, c, req, 42).Topics[0].Partitions
 	if len(got[0].RecordBatches) != 0 || len(batchesOf(t, got[1].RecordBatches)) != 1 || got[1].HighWatermark != 3 {
 		t.Fatalf("woken fetch: p0 %d bytes, p1 HW %d", len(got[0].RecordBatches), got[1].HighWatermark)
 	}
@@ -246,16 +253,63 @@ func TestFetchLongPollMinBytes(t *testing.T) {
 	}
 	produceRaw(t, p, 9, 1, "mn", 0, nowBatch("s", 1, batch.Options{}))
 	produceRaw(t, p, 9, 1, "mn", 0, nowBatch("s", 1, batch.Options{}))
-	_, body, err := c.recv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if err := resp.ReadFrom(body[1:]); err != nil {
-		t.Fatal(err)
-	}
+	resp := recvFetch(t, c, req, 1)
 	if n := len(batchesOf(t, resp.Topics[0].Partitions[0].RecordBatches)); n != 3 {
 		t.Fatalf("%d batches, want 3", n)
+	}
+}
+
+// TestFetchLongPollMinBytesAcrossSegments: with segment.bytes so small that
+// every batch rolls, a fetch asking for more than the first segment holds
+// (but less than the two later segments hold) answers with the first
+// segment's batch long before its 30 s MaxWait. A partition's answer comes
+// from one segment, so, as Kafka's DelayedFetch, the fetch completes once
+// the data runs past its fetch offset's segment: at once when the later
+// segments are there, and at the first batch that lands in a new segment
+// while it waits. The connection's 10 s deadline is the test's limit, not a
+// timing assertion.
+func TestFetchLongPollMinBytesAcrossSegments(t *testing.T) {
+	tests := []struct {
+		name      string
+		isolation int8
+		before    int // batches produced before the fetch
+		total     int // batches produced when the fetch answers
+	}{
+		{"read_uncommitted, data there", 0, 3, 3},
+		{"read_uncommitted, data arrives", 0, 1, 2},
+		{"read_committed, data there", 1, 3, 3},
+		{"read_committed, data arrives", 1, 1, 2},
+	}
+	s := startServer(t)
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := fmt.Sprint("seg", i)
+			c := dialRaw(t, s)
+			createTopicRaw(t, c, topic, 1, map[string]string{"segment.bytes": "61"})
+			p := dialRaw(t, s)
+			first := nowBatch("first", 1, batch.Options{})
+			produceRaw(t, p, 9, 1, topic, 0, bytes.Clone(first))
+			produce := func() { produceRaw(t, p, 9, 1, topic, 0, nowBatch("later", 1, batch.Options{})) }
+			for range tc.before - 1 {
+				produce()
+			}
+			minBytes := int32(len(first) + 1) // more than the first segment, less than the later two
+			req := fetchRequest(12, 30_000, minBytes, 1<<20, fetchPart{topic, 0, 0, 1 << 20})
+			req.IsolationLevel = tc.isolation
+			c.send(req, 7)
+			if tc.before < tc.total {
+				pollFor(t, "the fetch to park", func() bool { _, f := s.replicas().Waiting(); return f == 1 })
+				for range tc.total - tc.before {
+					produce()
+				}
+			}
+			got := recvFetch(t, c, req, 7).Topics[0].Partitions[0]
+			if got.ErrorCode != 0 || got.HighWatermark != int64(tc.total) ||
+				len(got.RecordBatches) != len(first) || !bytes.Equal(got.RecordBatches[16:], first[16:]) { // past offset and epoch
+				t.Fatalf("fetch: %v, HW %d, %d bytes, want the first segment's batch (%d bytes)",
+					kerr.ErrorForCode(got.ErrorCode), got.HighWatermark, len(got.RecordBatches), len(first))
+			}
+		})
 	}
 }
 

@@ -148,6 +148,16 @@ func (p *Partition) Read(offset int64, o ReadOptions) (*ReadResult, error) {
 	return nil, fmt.Errorf("log: read at %d: segments kept changing under the reader", offset)
 }
 
+// OnOlderSegment reports whether offset lies in an older segment than
+// other, that is whether a segment starts in (offset, other]. A Read stops at
+// the end of one segment, so a read at offset cannot reach other in one go
+// (Kafka's LogOffsetMetadata.onOlderSegment). It looks only at the published
+// segment list, never at a file.
+func (p *Partition) OnOlderSegment(offset, other int64) bool {
+	l := p.segs.Load()
+	return l.find(offset) < l.find(other)
+}
+
 // batchHeader is what a scan needs from a batch header.
 type batchHeader struct {
 	base, last int64

@@ -321,33 +321,54 @@ func (p *Partition) read(offset int64, maxBytes int, follower, committed bool) (
 // AvailableBytes estimates how many bytes a fetch at offset would return, up
 // to limit; long-poll fetches compare it with MinBytes. A consumer
 // (follower false) counts committed bytes, a follower everything up to the
-// log end offset. It is 0 when nothing is there past offset and at least 1
-// otherwise; it reads the log only when limit exceeds 1. An offset out of
-// range counts as available, so the fetch completes and reports the error.
-func (p *Partition) AvailableBytes(offset int64, limit int, follower bool) int64 {
+// log end offset. n is 0 when nothing is there past offset and at least 1
+// otherwise; the log is read only when limit exceeds 1.
+//
+// complete reports that the fetch should be answered now whatever its
+// MinBytes: the partition is closed or offset is out of range (the answer
+// reports the error), or the data below the bound runs past the segment
+// that holds offset. A read returns batches of one segment only, so waiting
+// for more bytes in later segments could not make the answer larger; Kafka's
+// DelayedFetch completes in that case too (fetch offset on an older segment
+// than the high watermark). Counting the later segments instead would cost
+// a read per segment and still answer with the first segment's bytes. The
+// check compares segment bases in memory and reads no file.
+func (p *Partition) AvailableBytes(offset int64, limit int, follower bool) (n int64, complete bool) {
+	return p.available(offset, limit, follower, false)
+}
+
+// available is AvailableBytes up to the high watermark, the log end offset
+// (follower) or the last stable offset (committed).
+func (p *Partition) available(offset int64, limit int, follower, committed bool) (int64, bool) {
 	if p.closed.Load() {
-		return 1
+		return 0, true
 	}
-	bound := p.hw.Load()
+	hw := p.hw.Load()
 	leo := p.log.LogEndOffset()
+	if offset < p.log.LogStartOffset() || offset > leo {
+		return 0, true
+	}
+	bound := hw
 	if follower {
 		bound = leo
-	}
-	if offset < p.log.LogStartOffset() || offset > leo {
-		return 1
+	} else if committed {
+		bound = lastStable(p.log, hw)
 	}
 	if offset >= bound {
-		return 0
+		return 0, false
 	}
 	if limit <= 1 {
-		return 1
+		return 1, false
 	}
-	r, err := p.read(offset, limit, follower, false)
+	if p.log.OnOlderSegment(offset, bound-1) {
+		return 1, true
+	}
+	r, err := p.read(offset, limit, follower, committed)
 	if err != nil {
-		return 1
+		return 0, true
 	}
 	defer r.Release()
-	return max(r.Bytes(), 1)
+	return max(r.Bytes(), 1), false
 }
 
 // AckState reports whether an acks=all produce whose batch ended at

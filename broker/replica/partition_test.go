@@ -201,10 +201,10 @@ func TestHighWatermarkWaitsForISR(t *testing.T) {
 	if n := len(readAll(t, p, 0, 1<<20)); n != 0 {
 		t.Fatalf("a consumer read %d uncommitted bytes", n)
 	}
-	if got := p.AvailableBytes(0, 1, false); got != 0 {
+	if got, _ := p.AvailableBytes(0, 1, false); got != 0 {
 		t.Fatalf("consumer AvailableBytes = %d before the follower fetched", got)
 	}
-	if got := p.AvailableBytes(0, 1, true); got != 1 {
+	if got, _ := p.AvailableBytes(0, 1, true); got != 1 {
 		t.Fatalf("follower AvailableBytes = %d, want 1", got)
 	}
 	r, err := p.ReadReplica(2, 0, 1<<20)
@@ -262,11 +262,85 @@ func TestReadInsideBatchAndLimits(t *testing.T) {
 			t.Fatalf("Read(%d) error = %v, want ErrOffsetOutOfRange", off, err)
 		}
 	}
-	if got := p.AvailableBytes(12, 100, false); got != 0 {
+	if got, _ := p.AvailableBytes(12, 100, false); got != 0 {
 		t.Fatalf("AvailableBytes at HW = %d", got)
 	}
-	if got := p.AvailableBytes(4, 1<<20, false); got != int64(len(batches[1])+len(batches[2])) {
+	if got, _ := p.AvailableBytes(4, 1<<20, false); got != int64(len(batches[1])+len(batches[2])) {
 		t.Fatalf("AvailableBytes(4) = %d", got)
+	}
+}
+
+// TestAvailableBytesAcrossSegments: with segment.bytes so small that every
+// batch rolls, a long-poll fetch whose data runs past the segment of its
+// fetch offset completes at once, since a read returns one segment only
+// (Kafka's DelayedFetch, fetch offset on an older segment); inside one
+// segment the bytes are counted. The bound is the high watermark for a
+// consumer, the log end offset for a follower and the last stable offset
+// for read_committed (KIP-98).
+func TestAvailableBytesAcrossSegments(t *testing.T) {
+	m := newTestManager(t, t.TempDir(), nil)
+	defer m.Close()
+	tiny := func(c *Config) { c.Log.SegmentBytes = 61 } // smaller than any batch
+	txn := batch.Options{Idempotent: true, Transactional: true, ProducerID: 9}
+	opts := []batch.Options{{}, {}, txn} // offsets 0-3, 4-7, 8-11
+	var sizes []int64
+	lagging := mustCreate(t, m, "lagging", 0, tiny) // HW held at 4 by a follower
+	lagging.BecomeLeader(1, []int32{1, 2})
+	open := mustCreate(t, m, "open", 0, tiny) // HW 12, an open transaction at 8
+	for i, o := range opts {
+		b := records(fmt.Sprint(i), 4, o)
+		sizes = append(sizes, int64(len(b)))
+		for _, p := range []*Partition{lagging, open} {
+			if _, err := p.Append(bytes.Clone(b), 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	lagging.UpdateFollower(2, 4)
+	if segs, _ := filepath.Glob(filepath.Join(open.Log().Dir(), "*.log")); len(segs) != 3 {
+		t.Fatalf("%d segments, want one per batch", len(segs))
+	}
+	if hw, lso := open.HighWatermark(), open.LastStableOffset(); hw != 12 || lso != 8 || lagging.HighWatermark() != 4 {
+		t.Fatalf("open: HW %d LSO %d; lagging: HW %d", hw, lso, lagging.HighWatermark())
+	}
+	const consumer, follower, committed = 0, 1, 2
+	big := 1 << 20
+	tests := []struct {
+		name         string
+		p            *Partition
+		mode         int
+		offset       int64
+		limit        int
+		wantN        int64
+		wantComplete bool
+	}{
+		{"data in later segments", open, consumer, 0, big, 1, true},
+		{"from the middle of a segment", open, consumer, 5, big, 1, true},
+		{"last segment counted", open, consumer, 8, big, sizes[2], false},
+		{"at the high watermark", open, consumer, 12, big, 0, false},
+		{"limit 1 reads nothing", open, consumer, 0, 1, 1, false},
+		{"out of range", open, consumer, 13, big, 0, true},
+		{"high watermark in the same segment", lagging, consumer, 0, big, sizes[0], false},
+		{"follower reads to the log end", lagging, follower, 0, big, 1, true},
+		{"stable data in a later segment", open, committed, 0, big, 1, true},
+		{"stable data in the same segment", open, committed, 4, big, sizes[1], false},
+		{"at the last stable offset", open, committed, 8, big, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var n int64
+			var complete bool
+			switch tc.mode {
+			case committed:
+				n, complete = tc.p.AvailableStableBytes(tc.offset, tc.limit)
+			default:
+				n, complete = tc.p.AvailableBytes(tc.offset, tc.limit, tc.mode == follower)
+			}
+			if n != tc.wantN || complete != tc.wantComplete {
+				t.Fatalf("available(%d, %d) = %d, complete %v; want %d, %v",
+					tc.offset, tc.limit, n, complete, tc.wantN, tc.wantComplete)
+			}
+		})
 	}
 }
 

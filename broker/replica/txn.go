@@ -52,24 +52,8 @@ func (p *Partition) AppendMarker(producerID int64, epoch int16, commit bool, coo
 
 // AvailableStableBytes is AvailableBytes for a read_committed consumer: it
 // counts only bytes below the last stable offset, so a long poll waits
-// while a transaction is open instead of returning nothing at once.
-func (p *Partition) AvailableStableBytes(offset int64, limit int) int64 {
-	if p.closed.Load() {
-		return 1
-	}
-	if offset < p.log.LogStartOffset() || offset > p.log.LogEndOffset() {
-		return 1
-	}
-	if offset >= p.LastStableOffset() {
-		return 0
-	}
-	if limit <= 1 {
-		return 1
-	}
-	r, err := p.read(offset, limit, false, true)
-	if err != nil {
-		return 1
-	}
-	defer r.Release()
-	return max(r.Bytes(), 1)
+// while a transaction is open instead of returning nothing at once, and it
+// completes when the stable data runs past offset's segment.
+func (p *Partition) AvailableStableBytes(offset int64, limit int) (n int64, complete bool) {
+	return p.available(offset, limit, false, true)
 }
