@@ -290,9 +290,9 @@ func (c *Conn) readLoop() {
 			return
 		}
 		var reserved [3]int64
-		frame, err := ReadFrame(c.nc, c.cfg.MaxRequestBytes, func(n int32) error {
+		frame, err := readFrame(c.nc, c.cfg.MaxRequestBytes, func(n int32) error {
 			return c.reserve(&reserved, int64(n))
-		})
+		}, frames.get)
 		if err != nil {
 			c.giveBack(reserved)
 			c.readFailed(err)
@@ -301,6 +301,7 @@ func (c *Conn) readLoop() {
 		d, err := Decode(frame, c.h.Versions)
 		if err != nil {
 			c.giveBack(reserved)
+			frames.put(frame)
 			c.closeWith(err)
 			return
 		}
@@ -317,6 +318,9 @@ func (c *Conn) readLoop() {
 		c.mu.Unlock()
 
 		resp, err := c.serve(r)
+		if recycleFrame(d.Msg) {
+			frames.put(frame)
+		}
 		if err != nil {
 			c.closeWith(fmt.Errorf("%s v%d (correlation id %d): %w", kmsg.NameForKey(d.Key), d.Version, d.CorrelationID, err))
 			return
@@ -325,6 +329,27 @@ func (c *Conn) readLoop() {
 			r.Respond(resp)
 		}
 	}
+}
+
+// recycleFrame reports whether a request's frame may be reused once its
+// handler has returned, and drops the request's references into it. Only
+// Produce qualifies: its handler copies the records into the log before it
+// returns (a parked acks=all produce waits with offsets, not records), and
+// kmsg copies every string it decodes.
+func recycleFrame(msg kmsg.Request) bool {
+	req, ok := msg.(*kmsg.ProduceRequest)
+	if !ok {
+		return false
+	}
+	for i := range req.Topics {
+		for j := range req.Topics[i].Partitions {
+			req.Topics[i].Partitions[j].Records = nil
+			req.Topics[i].Partitions[j].UnknownTags = kmsg.Tags{}
+		}
+		req.Topics[i].UnknownTags = kmsg.Tags{}
+	}
+	req.UnknownTags = kmsg.Tags{}
+	return true
 }
 
 // serve runs the handler; a handler panic is a bug, but it closes only this

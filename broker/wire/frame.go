@@ -48,6 +48,11 @@ type VersionsFunc func(key int16) (min, max int16, ok bool)
 // is called with its size (for flow control); an error from reserve is
 // returned as is.
 func ReadFrame(r io.Reader, max int32, reserve func(n int32) error) ([]byte, error) {
+	return readFrame(r, max, reserve, func(n int) []byte { return make([]byte, n) })
+}
+
+// readFrame is ReadFrame with the body's buffer from alloc.
+func readFrame(r io.Reader, max int32, reserve func(n int32) error, alloc func(n int) []byte) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
 		return nil, err
@@ -64,7 +69,7 @@ func ReadFrame(r io.Reader, max int32, reserve func(n int32) error) ([]byte, err
 			return nil, err
 		}
 	}
-	body := make([]byte, n)
+	body := alloc(int(n))
 	if _, err := io.ReadFull(r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
