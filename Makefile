@@ -43,15 +43,14 @@ compat: deps
 	$(GO) test -count=1 -timeout 10m -v ./compat
 
 ## fuzz: a short run of every fuzz target (longer with FUZZTIME=5m).
-## FUZZ_SKIP names package:target pairs left out: the request decoders hang on
-## kmsg's unbounded tag-count loop (docs/ARCHITECTURE.md, "Known gaps"); run
-## them alone with `go test ./broker -run '^$$' -fuzz FuzzRequest`.
+## The request targets (broker FuzzRequest, broker/wire FuzzDecode) skip inputs
+## that could hold a huge tag count, on which kmsg v1.15.0 loops for seconds
+## (broker/internal/tagloop); the broker itself is still exposed to them
+## (docs/ARCHITECTURE.md, "Known gaps").
 FUZZTIME ?= 30s
-FUZZ_SKIP ?= broker:FuzzRequest broker/wire:FuzzDecode
 fuzz:
-	@set -e; mod=$$($(GO) list -m); for pkg in $$($(GO) list ./...); do \
+	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
-	    case " $(FUZZ_SKIP) " in *" $${pkg#$$mod/}:$$f "*) echo "== skip $$pkg $$f"; continue;; esac; \
 	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
 	  done; \
 	done

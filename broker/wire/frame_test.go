@@ -239,35 +239,3 @@ func TestReadFrame(t *testing.T) {
 		})
 	}
 }
-
-// FuzzDecode checks that any frame either fails to decode or decodes to a
-// request that re-encodes and decodes again. Known finding: kmsg v1.15.0
-// spends seconds of CPU on flexible requests whose tag count is a large
-// varint (docs/20261124_broker_server.md, "Known limits"); the fuzzer
-// reports those inputs as hangs.
-func FuzzDecode(f *testing.F) {
-	id := "fuzz"
-	for _, key := range []int16{0, 1, 3, 18, 19, 32} {
-		req := kmsg.RequestForKey(key)
-		for v := int16(0); v <= req.MaxVersion(); v += 3 {
-			req.SetVersion(v)
-			f.Add(frameOf(req, int32(v), &id))
-		}
-	}
-	f.Fuzz(func(t *testing.T, frame []byte) {
-		d, err := Decode(frame, allVersions)
-		if err != nil {
-			return
-		}
-		if d.Msg == nil || (!d.Fallback && d.Msg.Key() != d.Key) {
-			t.Fatalf("decoded %+v", d)
-		}
-		// What decodes re-encodes and decodes to the same request.
-		again := d.Msg.AppendTo(nil)
-		back := kmsg.RequestForKey(d.Msg.Key())
-		back.SetVersion(d.Msg.GetVersion())
-		if err := back.ReadFrom(again); err != nil {
-			t.Fatalf("re-encoded %s v%d does not decode: %v", kmsg.NameForKey(d.Key), d.Msg.GetVersion(), err)
-		}
-	})
-}
