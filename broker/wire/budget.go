@@ -15,7 +15,8 @@ type Budget struct {
 	mu      sync.Mutex
 	limit   int64
 	used    int64
-	changed chan struct{} // closed and replaced on every Release
+	changed chan struct{} // closed and replaced by a Release when waited is set
+	waited  bool          // an Acquire is waiting on changed
 }
 
 // NewBudget returns a budget of limit bytes; limit <= 0 means unbounded.
@@ -47,6 +48,7 @@ func (b *Budget) Acquire(ctx context.Context, n int64) (int64, error) {
 			return n, nil
 		}
 		ch := b.changed
+		b.waited = true
 		b.mu.Unlock()
 		select {
 		case <-ch:
@@ -66,8 +68,13 @@ func (b *Budget) Release(n int64) {
 	if b.used < 0 {
 		panic("wire: budget released more than acquired")
 	}
-	close(b.changed)
-	b.changed = make(chan struct{})
+	if b.waited {
+		// Wake the waiters; a Release with nobody waiting allocates
+		// nothing (it runs three times per request).
+		close(b.changed)
+		b.changed = make(chan struct{})
+		b.waited = false
+	}
 	b.mu.Unlock()
 }
 

@@ -62,6 +62,7 @@ func (p *framePool) put(b []byte) {
 	if !ok || cap(b) != minPooledFrame<<c {
 		return // not one of ours (allocated below the minimum or exactly sized)
 	}
-	b = b[:0]
-	p.classes[c].Put(&b)
+	bp := new([]byte) // allocated only here, not for every put
+	*bp = b[:0]
+	p.classes[c].Put(bp)
 }
