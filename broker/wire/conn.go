@@ -412,9 +412,11 @@ func (c *Conn) readFailed(err error) {
 // the read loop has stopped and every request read has been answered.
 func (c *Conn) writeLoop() {
 	var buf []byte
+	var ready []*Request // reused; cleared at the start of each round
 	for {
+		clear(ready)
+		ready = ready[:0]
 		c.mu.Lock()
-		var ready []*Request
 		for !c.dead {
 			r := c.outstanding[c.writeSeq]
 			if r == nil || r.resp == nil {
