@@ -243,9 +243,9 @@ func setProduceError(sp *kmsg.ProduceResponseTopicPartition, version int16, err 
 	}
 	sp.ErrorCode = errorCode(err)
 	if version >= 8 {
-		msg := err.Error()
+		msg := errorMessage(err)
 		if ke, ok := errors.AsType[*kerr.Error](err); ok && ke.Message == msg {
-			return
+			return // the code says it all
 		}
 		sp.ErrorMessage = &msg
 	}

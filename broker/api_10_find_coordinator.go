@@ -46,7 +46,7 @@ func (s *Server) findCoordinator(r *wire.Request, keyType int8, key string) kmsg
 	out.Key, out.NodeID, out.Port = key, -1, -1
 	fail := func(err error) kmsg.FindCoordinatorResponseCoordinator {
 		out.ErrorCode = errorCode(err)
-		out.ErrorMessage = kmsg.StringPtr(err.Error())
+		out.ErrorMessage = kmsg.StringPtr(errorMessage(err))
 		return out
 	}
 	topic := group.Topic

@@ -61,7 +61,7 @@ func setCreateErr(out *kmsg.CreateTopicsResponseTopic, err error) {
 		return
 	}
 	out.ErrorCode = errorCode(err)
-	out.ErrorMessage = kmsg.StringPtr(err.Error())
+	out.ErrorMessage = kmsg.StringPtr(errorMessage(err))
 }
 
 // createSpec converts one requested topic, checking the assignment's shape

@@ -58,7 +58,7 @@ func handleDeleteTopics(s *Server, r *wire.Request) (wire.Response, error) {
 			out.Topic, out.TopicID = kmsg.StringPtr(t.Name), t.ID
 			if err := s.deleteTopic(t.Name); err != nil {
 				out.ErrorCode = errorCode(err)
-				out.ErrorMessage = kmsg.StringPtr(err.Error())
+				out.ErrorMessage = kmsg.StringPtr(errorMessage(err))
 			}
 		}
 		resp.Topics = append(resp.Topics, out)

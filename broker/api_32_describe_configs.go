@@ -47,7 +47,7 @@ func handleDescribeConfigs(s *Server, r *wire.Request) (wire.Response, error) {
 		}
 		if err != nil {
 			out.ErrorCode = errorCode(err)
-			out.ErrorMessage = kmsg.StringPtr(err.Error())
+			out.ErrorMessage = kmsg.StringPtr(errorMessage(err))
 		}
 		for _, e := range entries {
 			c := kmsg.NewDescribeConfigsResponseResourceConfig()

@@ -49,7 +49,7 @@ func handleAlterConfigs(s *Server, r *wire.Request) (wire.Response, error) {
 		}
 		if err != nil {
 			out.ErrorCode = errorCode(err)
-			out.ErrorMessage = kmsg.StringPtr(err.Error())
+			out.ErrorMessage = kmsg.StringPtr(errorMessage(err))
 		}
 		resp.Resources = append(resp.Resources, out)
 	}

@@ -36,7 +36,7 @@ func handleCreatePartitions(s *Server, r *wire.Request) (wire.Response, error) {
 		}
 		if err != nil {
 			out.ErrorCode = errorCode(err)
-			out.ErrorMessage = kmsg.StringPtr(err.Error())
+			out.ErrorMessage = kmsg.StringPtr(errorMessage(err))
 		}
 		resp.Topics = append(resp.Topics, out)
 	}

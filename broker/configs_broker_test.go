@@ -6,7 +6,6 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -434,7 +433,7 @@ func TestRawBrokerConfigsUnknownBroker(t *testing.T) {
 	req.Resources = append(req.Resources, rr)
 	resp := c.roundTrip(req, 1).(*kmsg.IncrementalAlterConfigsResponse)
 	got := resp.Resources[0]
-	if got.ErrorCode != kerr.InvalidRequest.Code || got.ErrorMessage == nil || !strings.HasSuffix(*got.ErrorMessage, ": Unexpected broker id, expected 1, but received 7") {
+	if got.ErrorCode != kerr.InvalidRequest.Code || got.ErrorMessage == nil || *got.ErrorMessage != "Unexpected broker id, expected 1, but received 7" {
 		t.Fatalf("response %+v (%v)", got, got.ErrorMessage)
 	}
 	if s.meta.Image().BrokerConfigs("7") != nil {

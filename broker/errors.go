@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -32,6 +33,21 @@ func errorCode(err error) int16 {
 		return kerr.RequestTimedOut.Code
 	}
 	return kerr.UnknownServerError.Code
+}
+
+// errorMessage is err's text for a response's ErrorMessage, without the
+// long description kerr gives each code ("This most likely occurs because
+// ..."): the code already travels beside the message, and clients show the
+// message to people, who need what went wrong, as Kafka's messages say it.
+func errorMessage(err error) string {
+	msg := err.Error()
+	if ke, ok := errors.AsType[*kerr.Error](err); ok {
+		if msg == ke.Error() {
+			return ke.Message
+		}
+		msg = strings.Replace(msg, ke.Error()+": ", "", 1)
+	}
+	return msg
 }
 
 // errorCodes maps sentinels to codes, most specific first.
