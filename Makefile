@@ -6,7 +6,7 @@ PKGS     := ./...
 # their time).
 RACE_PKGS := ./log/... ./broker/...
 
-.PHONY: all build check deps lint test test-all test-race compat fuzz bench clean consumer-soak outbox-soak
+.PHONY: all build check deps lint test test-all test-race compat fuzz bench bench-compare clean consumer-soak outbox-soak
 
 all: build
 
@@ -58,6 +58,16 @@ fuzz:
 ## bench: the benchmarks recorded in docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./log/... ./broker/... ./cmd/weir/... ./consumer/...
+
+## bench-compare: weir bench against kfake on disk and the ack-only ceiling,
+## alternating systems (docs/benchmarks.md): produce and consume of 100 B
+## and 1 KiB, end-to-end p99 at 10,000 msg/s. About 5 minutes.
+bench-compare:
+	bash scripts/bench-compare.sh produce 100 3 3s
+	bash scripts/bench-compare.sh produce 1024 3 3s
+	bash scripts/bench-compare.sh consume 100 3 5000000
+	bash scripts/bench-compare.sh consume 1024 3 2000000
+	bash scripts/bench-compare.sh e2e 3 10s
 
 ## consumer-soak: consumer/projection's heavy tests at full size (1,000,000
 ## events over 12 partitions, 100 worker kills, 10,000 WaitFor rounds);
