@@ -133,6 +133,29 @@ func handleProduce(s *Server, r *wire.Request) (wire.Response, error) {
 	return wire.Response{Deferred: true}, nil
 }
 
+// releaseProduceFrame is the connections' wire.ConnConfig.ReleaseFrame:
+// only a Produce frame may be reused once its handler has returned. By then
+// the records are in the segment files (a parked acks=all produce waits
+// with offsets, not records) and kmsg has copied every string; it drops the
+// request's slices of the frame so that nothing can read them later. Other
+// handlers keep slices of their frames (the group coordinator keeps
+// JoinGroup protocol metadata and SyncGroup assignments).
+func releaseProduceFrame(r *wire.Request) bool {
+	req, ok := r.Msg.(*kmsg.ProduceRequest)
+	if !ok {
+		return false
+	}
+	for i := range req.Topics {
+		for j := range req.Topics[i].Partitions {
+			req.Topics[i].Partitions[j].Records = nil
+			req.Topics[i].Partitions[j].UnknownTags = kmsg.Tags{}
+		}
+		req.Topics[i].UnknownTags = kmsg.Tags{}
+	}
+	req.UnknownTags = kmsg.Tags{}
+	return true
+}
+
 // dataPartition returns the partition a data-path request names. With
 // create (Produce) and auto.create.topics.enable, an unknown topic is
 // created first, as Kafka does.

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/weir-broker/weir/broker/wire"
 	"github.com/weir-broker/weir/log/batch"
 )
 
@@ -223,5 +224,34 @@ func TestRunAppendsCallsEachOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReleaseProduceFrame: only Produce frames are recycled, and the request keeps
+// no reference into the frame afterwards.
+func TestReleaseProduceFrame(t *testing.T) {
+	frame := []byte("records")
+	produce := kmsg.NewPtrProduceRequest()
+	rt := kmsg.NewProduceRequestTopic()
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = frame
+	rp.UnknownTags.Set(5, frame)
+	rt.Partitions = append(rt.Partitions, rp)
+	produce.Topics = append(produce.Topics, rt)
+	if !releaseProduceFrame(&wire.Request{Decoded: wire.Decoded{Msg: produce}}) {
+		t.Fatal("produce frame not recycled")
+	}
+	if p := produce.Topics[0].Partitions[0]; p.Records != nil || p.UnknownTags.Len() != 0 {
+		t.Fatal("produce request still refers to its frame")
+	}
+	join := kmsg.NewPtrJoinGroupRequest()
+	proto := kmsg.NewJoinGroupRequestProtocol()
+	proto.Metadata = frame
+	join.Protocols = append(join.Protocols, proto)
+	if releaseProduceFrame(&wire.Request{Decoded: wire.Decoded{Msg: join}}) {
+		t.Fatal("JoinGroup frame recycled: the group coordinator keeps its protocol metadata")
+	}
+	if join.Protocols[0].Metadata == nil {
+		t.Fatal("JoinGroup request changed")
 	}
 }

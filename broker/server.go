@@ -448,6 +448,7 @@ func (s *Server) acceptLoop(ln net.Listener, name string) {
 			Listener:         name,
 			Logger:           s.logger,
 			OnError:          func(error) { s.metrics.closedBad.Inc() },
+			ReleaseFrame:     releaseProduceFrame,
 			OnResponse: func(r *wire.Request, d time.Duration) {
 				if o := s.metrics.latencyFor[r.Key]; o != nil {
 					o.Observe(d.Seconds())

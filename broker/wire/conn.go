@@ -121,6 +121,13 @@ type ConnConfig struct {
 	// OnError, if set, is called once when the connection is closed
 	// because of a protocol error (for metrics).
 	OnError func(err error)
+	// ReleaseFrame, if set, is called on the read goroutine once a handler
+	// has returned. It reports whether nothing will use the request's frame
+	// any more, having dropped the request's references into it; the frame's
+	// buffer is then reused for a later request (framepool.go). Only the
+	// handler's owner can know that: kmsg decodes byte fields as slices of
+	// the frame, and some handlers keep them.
+	ReleaseFrame func(r *Request) bool
 	// OnResponse, if set, is called after each response is written (or
 	// skipped, for None) with the request and the time since it was read.
 	OnResponse func(r *Request, elapsed time.Duration)
@@ -318,7 +325,7 @@ func (c *Conn) readLoop() {
 		c.mu.Unlock()
 
 		resp, err := c.serve(r)
-		if recycleFrame(d.Msg) {
+		if c.cfg.ReleaseFrame != nil && c.cfg.ReleaseFrame(r) {
 			frames.put(frame)
 		}
 		if err != nil {
@@ -329,27 +336,6 @@ func (c *Conn) readLoop() {
 			r.Respond(resp)
 		}
 	}
-}
-
-// recycleFrame reports whether a request's frame may be reused once its
-// handler has returned, and drops the request's references into it. Only
-// Produce qualifies: its handler copies the records into the log before it
-// returns (a parked acks=all produce waits with offsets, not records), and
-// kmsg copies every string it decodes.
-func recycleFrame(msg kmsg.Request) bool {
-	req, ok := msg.(*kmsg.ProduceRequest)
-	if !ok {
-		return false
-	}
-	for i := range req.Topics {
-		for j := range req.Topics[i].Partitions {
-			req.Topics[i].Partitions[j].Records = nil
-			req.Topics[i].Partitions[j].UnknownTags = kmsg.Tags{}
-		}
-		req.Topics[i].UnknownTags = kmsg.Tags{}
-	}
-	req.UnknownTags = kmsg.Tags{}
-	return true
 }
 
 // serve runs the handler; a handler panic is a bug, but it closes only this

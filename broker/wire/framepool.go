@@ -6,14 +6,12 @@ import (
 )
 
 // Frame buffers of large requests are recycled when the handler keeps
-// nothing of them: a Produce handler has copied its records into the
-// segment files (and decoded everything else into fresh memory) by the time
-// it returns, so the read loop hands the frame back and the next large
-// produce reuses it. Without this every produce request allocated, and the
-// runtime zeroed, a buffer of its size (mallocgc and memclr were about 7% of
-// the broker's CPU while producing 1 KiB records, docs/benchmarks.md).
-// Frames of other requests are never recycled: the group coordinator, for
-// one, keeps slices of JoinGroup and SyncGroup frames.
+// nothing of them (ConnConfig.ReleaseFrame says so; the broker does for
+// Produce, whose records are in the segment files when its handler
+// returns), so a later large request reuses the buffer. Without this every
+// produce request allocated, and the runtime zeroed, a buffer of its size
+// (mallocgc and memclr were about 7% of the broker's CPU while producing
+// 1 KiB records, docs/benchmarks.md).
 const (
 	// minPooledFrame is the smallest frame taken from the pool; smaller
 	// ones are cheap to allocate.

@@ -1,10 +1,6 @@
 package wire
 
-import (
-	"testing"
-
-	"github.com/twmb/franz-go/pkg/kmsg"
-)
+import "testing"
 
 func TestPoolClass(t *testing.T) {
 	tests := []struct {
@@ -53,34 +49,5 @@ func TestFramePoolGetPut(t *testing.T) {
 		if b := p.get(minPooledFrame + 5); cap(b) != 2*minPooledFrame {
 			t.Fatalf("get after a foreign put: cap %d, want %d", cap(b), 2*minPooledFrame)
 		}
-	}
-}
-
-// TestRecycleFrame: only Produce frames are recycled, and the request keeps
-// no reference into the frame afterwards.
-func TestRecycleFrame(t *testing.T) {
-	frame := []byte("records")
-	produce := kmsg.NewPtrProduceRequest()
-	rt := kmsg.NewProduceRequestTopic()
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = frame
-	rp.UnknownTags.Set(5, frame)
-	rt.Partitions = append(rt.Partitions, rp)
-	produce.Topics = append(produce.Topics, rt)
-	if !recycleFrame(produce) {
-		t.Fatal("produce frame not recycled")
-	}
-	if p := produce.Topics[0].Partitions[0]; p.Records != nil || p.UnknownTags.Len() != 0 {
-		t.Fatal("produce request still refers to its frame")
-	}
-	join := kmsg.NewPtrJoinGroupRequest()
-	proto := kmsg.NewJoinGroupRequestProtocol()
-	proto.Metadata = frame
-	join.Protocols = append(join.Protocols, proto)
-	if recycleFrame(join) {
-		t.Fatal("JoinGroup frame recycled: the group coordinator keeps its protocol metadata")
-	}
-	if join.Protocols[0].Metadata == nil {
-		t.Fatal("JoinGroup request changed")
 	}
 }
