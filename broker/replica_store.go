@@ -26,7 +26,7 @@ type replicaStore struct {
 // openReplicaStore opens every partition directory under the data
 // directory.
 func openReplicaStore(s *Server) (*replicaStore, error) {
-	opts := log.Options{Logger: s.logger}
+	opts := log.Options{Logger: s.logger, PageCacheWindow: s.cfg.PageCacheWindow}
 	if s.cfg.Fsync == "always" {
 		opts.Fsync = log.FsyncAlways
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sys/unix"
 
+	"github.com/weir-broker/weir/log"
 	"github.com/weir-broker/weir/log/vfs"
 )
 
@@ -18,6 +19,12 @@ import (
 type fileRegion struct {
 	file      vfs.File
 	pos, size int64
+	direct    vfs.File // log.Region.Direct: behind the page cache window
+}
+
+// logRegion returns the region as the log gave it.
+func (r fileRegion) logRegion() log.Region {
+	return log.Region{File: r.file, Pos: r.pos, Size: r.size, Direct: r.direct}
 }
 
 // bodyPart is one piece of a fetch body: encoded bytes buf[start:end] or,
@@ -55,15 +62,31 @@ func (b *fetchBody) Release() {
 // sendfile from their own offset (never the file's shared offset, which
 // concurrent fetches of one segment would race on).
 func (b *fetchBody) WriteTo(w io.Writer) (int64, error) {
+	var direct []log.Region
+	for _, p := range b.parts {
+		if r := p.region; r.direct != nil {
+			direct = append(direct, r.logRegion())
+		}
+	}
+	var dr *log.DirectReader
+	if len(direct) > 0 {
+		// Regions behind the page cache window: their device reads run
+		// ahead of the writes below.
+		dr = log.NewDirectReader(direct)
+		defer dr.Close()
+	}
 	var total int64
 	for _, p := range b.parts {
 		var n int64
 		var err error
-		if p.region.file == nil {
+		switch {
+		case p.region.file == nil:
 			var m int
 			m, err = w.Write(b.buf[p.start:p.end])
 			n = int64(m)
-		} else {
+		case p.region.direct != nil:
+			n, err = dr.Copy(w, p.region.logRegion())
+		default:
 			n, err = writeRegion(w, p.region, b.copyOnly)
 		}
 		total += n

@@ -54,6 +54,12 @@ type Config struct {
 	// FsyncInterval is the longest time between fsyncs with Fsync
 	// "interval".
 	FsyncInterval time.Duration
+	// PageCacheWindow is how many of the newest written bytes of each
+	// partition stay in the page cache; older written data is written back
+	// and dropped from the cache, and reads of it bypass the cache
+	// (log.Options.PageCacheWindow). 0, the default, leaves the page cache
+	// to the kernel, as Kafka does.
+	PageCacheWindow int64
 	// MaxRequestBytes is the largest request accepted
 	// (socket.request.max.bytes).
 	MaxRequestBytes int32
@@ -115,6 +121,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: fsync %q: want never, always or interval", c.Fsync)
 	case c.Fsync == "interval" && c.FsyncInterval <= 0:
 		return fmt.Errorf("broker: fsync interval %v must be positive", c.FsyncInterval)
+	case c.PageCacheWindow < 0:
+		return fmt.Errorf("broker: page cache window %d is negative", c.PageCacheWindow)
 	case c.MaxRequestBytes < 1024:
 		return fmt.Errorf("broker: max request bytes %d is below 1024", c.MaxRequestBytes)
 	}

@@ -276,6 +276,7 @@ func (p *Partition) writeBatches(s *segment, b []byte) error {
 	s.next.Store(next)
 	s.size.Store(newSize)
 	p.endOffset.Store(next)
+	p.cache.wrote(s, newSize)
 	if m.len()-s.flushedIdx >= indexFlushEntries {
 		return p.flushIndexes(s)
 	}

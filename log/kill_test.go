@@ -14,7 +14,10 @@ import (
 	"github.com/weir-broker/weir/log/vfs"
 )
 
-const killEnv = "WEIR_LOG_KILL_DIR"
+const (
+	killEnv       = "WEIR_LOG_KILL_DIR"
+	killWindowEnv = "WEIR_LOG_KILL_WINDOW" // the child's Options.PageCacheWindow
+)
 
 // killChild is TestKill9's child process (TestMain runs it when killEnv is
 // set): it appends until killed (at most a bounded count), printing how many
@@ -22,7 +25,8 @@ const killEnv = "WEIR_LOG_KILL_DIR"
 func killChild(dir string) {
 	cfg := smallConfig()
 	cfg.SegmentBytes = 64 << 10
-	p, err := Open(dir, cfg, Options{})
+	window, _ := strconv.ParseInt(os.Getenv(killWindowEnv), 10, 64)
+	p, err := Open(dir, cfg, Options{PageCacheWindow: window})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -43,11 +47,19 @@ func killChild(dir string) {
 // TestKill9 runs a writer in a child process, SIGKILLs it mid-stream and
 // reopens its directory on the real file system: every acknowledged append
 // is there (the page cache survives a process kill), recovery was unclean,
-// and the log takes appends again.
+// and the log takes appends again. With a page cache window the child
+// writes back and drops older data as it goes, and reads after the restart
+// go past the cache.
 func TestKill9(t *testing.T) {
+	for _, window := range []int64{0, 128 << 10} {
+		t.Run(fmt.Sprintf("window=%d", window), func(t *testing.T) { testKill9(t, window) })
+	}
+}
+
+func testKill9(t *testing.T, window int64) {
 	dir := filepath.Join(t.TempDir(), "t-0")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), killEnv+"="+dir)
+	cmd.Env = append(os.Environ(), killEnv+"="+dir, fmt.Sprintf("%s=%d", killWindowEnv, window))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +92,7 @@ func TestKill9(t *testing.T) {
 	}
 	cfg := smallConfig()
 	cfg.SegmentBytes = 64 << 10
-	p, err := Open(dir, cfg, Options{FS: vfs.OS{}})
+	p, err := Open(dir, cfg, Options{FS: vfs.OS{}, PageCacheWindow: window})
 	if err != nil {
 		t.Fatal(err)
 	}

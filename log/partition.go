@@ -40,6 +40,12 @@ type Options struct {
 	Now    func() time.Time // nil: time.Now
 	Logger *slog.Logger     // nil: discard
 	Fsync  FsyncPolicy
+	// PageCacheWindow is how many of the newest written bytes of the
+	// partition stay in the page cache; older written data has its
+	// writeback started and is dropped from the cache, and Read hands out
+	// regions behind the window for direct I/O (pagecache.go, direct.go).
+	// 0 leaves the page cache to the kernel.
+	PageCacheWindow int64
 }
 
 // Partition is one partition's log: a directory of segments with one writer
@@ -73,6 +79,7 @@ type Partition struct {
 	idxBuf      []byte   // scratch for index flushes
 	unflushed   int64    // messages appended since the last fsync
 	oldestDirty time.Time
+	cache       cacheWindow // the newest written bytes kept in the page cache
 
 	cleanMu sync.Mutex // serialises Compact (cleaner.go)
 
@@ -114,6 +121,7 @@ func Open(dir string, cfg Config, o Options) (*Partition, error) {
 		policy: o.Fsync,
 		cfg:    cfg,
 		stop:   make(chan struct{}),
+		cache:  newCacheWindow(o.PageCacheWindow),
 	}
 	p.sync.init()
 	if err := p.fs.MkdirAll(dir); err != nil {

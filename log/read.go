@@ -30,6 +30,12 @@ type Region struct {
 	File vfs.File
 	Pos  int64
 	Size int64
+	// Direct is set when the region lies behind the partition's page cache
+	// window (Options.PageCacheWindow) and the file system can bypass the
+	// cache: the same file opened for direct I/O. Copy such a region with
+	// CopyDirect, which reads the device into reused buffers instead of
+	// filling the page cache with pages nobody reads again.
+	Direct vfs.File
 }
 
 // ReadResult is the answer to a Read. Its files stay open, even if retention
@@ -59,14 +65,31 @@ var verifyBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
-// WriteTo copies the regions' bytes to w. It is the copy path for writers
-// that cannot take a file region (tests, TLS connections).
+// WriteTo copies the regions' bytes to w, reading Direct regions past the
+// page cache. It is the copy path for writers that cannot take a file
+// region (tests, TLS connections).
 func (r *ReadResult) WriteTo(w io.Writer) (int64, error) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
+	var direct *DirectReader
+	for _, rg := range r.Regions {
+		if rg.Direct != nil {
+			direct = NewDirectReader(r.Regions)
+			defer direct.Close()
+			break
+		}
+	}
 	var total int64
 	for _, rg := range r.Regions {
+		if rg.Direct != nil {
+			n, err := direct.Copy(w, rg)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			continue
+		}
 		for done := int64(0); done < rg.Size; {
 			n := min(int64(len(buf)), rg.Size-done)
 			m, err := rg.File.ReadAt(buf[:n], rg.Pos+done)
@@ -131,7 +154,11 @@ func (p *Partition) Read(offset int64, o ReadOptions) (*ReadResult, error) {
 				return nil, err
 			}
 			if size > 0 {
-				res.Regions = append(res.Regions, Region{File: s.log, Pos: pos, Size: size})
+				rg := Region{File: s.log, Pos: pos, Size: size}
+				if p.behindWindow(l, i, pos+size) {
+					rg.Direct = s.directFile()
+				}
+				res.Regions = append(res.Regions, rg)
 				res.Bytes = size
 				res.segs = append(res.segs, s)
 				return res, nil

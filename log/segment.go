@@ -61,8 +61,9 @@ type segment struct {
 	goodFrom atomic.Int64 // bytes from here on were written or scanned by this process
 	maxTs    atomic.Int64 // largest batch maxTimestamp, or -1
 	mem      atomic.Pointer[memIndex]
-	fileIdx  atomic.Int64 // offset index entries in the file (sealed segments)
-	removed  atomic.Bool  // files unlinked; close only
+	fileIdx  atomic.Int64                 // offset index entries in the file (sealed segments)
+	removed  atomic.Bool                  // files unlinked; close only
+	direct   atomic.Pointer[directHandle] // the log file opened for direct I/O, on first need
 
 	// Writer-only state of the active segment.
 	sinceIndex   int64  // bytes appended since the last index entry
@@ -128,6 +129,9 @@ func (s *segment) acquire() bool {
 // release drops a reference and closes the files when it was the last.
 func (s *segment) release() {
 	if s.refs.Add(-1) == 0 {
+		if d := s.direct.Load(); d != nil && d.f != nil {
+			_ = d.f.Close()
+		}
 		_ = s.log.Close()
 		_ = s.offIdx.Close()
 		_ = s.timeIdx.Close()

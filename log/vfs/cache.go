@@ -1,0 +1,41 @@
+package vfs
+
+// CacheAdviser is implemented by files whose pages the operating system
+// keeps in its page cache. The log uses it to keep only the newest data of a
+// partition cached after writing it (log.Options.PageCacheWindow): pages
+// the kernel would otherwise keep until memory runs short go back to the
+// free lists at once, where the next writes find them.
+//
+// Neither method makes anything durable or loses anything: writeback is
+// what the kernel would do later anyway, and only clean pages are dropped.
+type CacheAdviser interface {
+	// StartWriteback starts writing the dirty pages of [off, off+n) to the
+	// device and returns without waiting for them (sync_file_range with
+	// SYNC_FILE_RANGE_WRITE on Linux). It is not a sync: it flushes no
+	// metadata and no device cache.
+	StartWriteback(off, n int64) error
+	// DropCache asks the kernel to drop the cached pages of [off, off+n)
+	// (posix_fadvise POSIX_FADV_DONTNEED). Pages still dirty or under
+	// writeback stay; the next read of a dropped page reads the device.
+	DropCache(off, n int64) error
+}
+
+// DirectOpener is implemented by file systems that can open a file for
+// direct I/O, bypassing the page cache (O_DIRECT on Linux). Reads through
+// such a handle must use offsets, lengths and buffers aligned to
+// DirectAlignment. The log reads data older than its page cache window this
+// way, so that a consumer catching up does not fill the cache with pages
+// nobody reads again.
+type DirectOpener interface {
+	OpenDirect(name string) (File, error)
+}
+
+// DirectAlignment is the alignment of offsets, lengths and buffer addresses
+// for files opened with OpenDirect: the page size, which covers the logical
+// block size of every common device.
+const DirectAlignment = 4096
+
+var (
+	_ CacheAdviser = osFile{}
+	_ DirectOpener = OS{}
+)
