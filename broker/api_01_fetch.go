@@ -138,7 +138,7 @@ func (o *fetchOp) read() (*fetchBody, int64, bool) {
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
 				if rr.Log != nil {
 					for _, g := range rr.Log.Regions {
-						regions[ti][pi] = append(regions[ti][pi], fileRegion{file: g.File, pos: g.Pos, size: g.Size, direct: g.Direct})
+						regions[ti][pi] = append(regions[ti][pi], fileRegion{file: g.File, pos: g.Pos, size: g.Size, data: g.Data})
 					}
 					total += rr.Bytes()
 					releases = append(releases, rr.Release)

@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sys/unix"
 
-	"github.com/weir-broker/weir/log"
 	"github.com/weir-broker/weir/log/vfs"
 )
 
@@ -19,12 +18,7 @@ import (
 type fileRegion struct {
 	file      vfs.File
 	pos, size int64
-	direct    vfs.File // log.Region.Direct: behind the page cache window
-}
-
-// logRegion returns the region as the log gave it.
-func (r fileRegion) logRegion() log.Region {
-	return log.Region{File: r.file, Pos: r.pos, Size: r.size, Direct: r.direct}
+	data      []byte // log.Region.Data: the bytes, already read past the page cache
 }
 
 // bodyPart is one piece of a fetch body: encoded bytes buf[start:end] or,
@@ -60,21 +54,9 @@ func (b *fetchBody) Release() {
 
 // WriteTo implements wire.Body: encoded parts with Write, regions with
 // sendfile from their own offset (never the file's shared offset, which
-// concurrent fetches of one segment would race on).
+// concurrent fetches of one segment would race on), or with Write when the
+// log read them past the page cache already.
 func (b *fetchBody) WriteTo(w io.Writer) (int64, error) {
-	var direct []log.Region
-	for _, p := range b.parts {
-		if r := p.region; r.direct != nil {
-			direct = append(direct, r.logRegion())
-		}
-	}
-	var dr *log.DirectReader
-	if len(direct) > 0 {
-		// Regions behind the page cache window: their device reads run
-		// ahead of the writes below.
-		dr = log.NewDirectReader(direct)
-		defer dr.Close()
-	}
 	var total int64
 	for _, p := range b.parts {
 		var n int64
@@ -84,8 +66,10 @@ func (b *fetchBody) WriteTo(w io.Writer) (int64, error) {
 			var m int
 			m, err = w.Write(b.buf[p.start:p.end])
 			n = int64(m)
-		case p.region.direct != nil:
-			n, err = dr.Copy(w, p.region.logRegion())
+		case p.region.data != nil:
+			var m int
+			m, err = w.Write(p.region.data)
+			n = int64(m)
 		default:
 			n, err = writeRegion(w, p.region, b.copyOnly)
 		}

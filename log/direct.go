@@ -1,14 +1,22 @@
 package log
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
+	"github.com/weir-broker/weir/log/batch"
 	"github.com/weir-broker/weir/log/vfs"
 )
+
+// Reads behind the page cache window (Options.PageCacheWindow) do not go
+// through the page cache, which would take fresh pages for data nobody reads
+// twice: Read reads the bytes with direct I/O into a reused buffer, finds
+// the batches in memory, and hands the bytes out as Region.Data. Each such
+// read also starts reading the bytes after it (a readAhead), because
+// Kafka clients send their next fetch only after the previous one was
+// answered: a consumer catching up then finds its next fetch in memory
+// instead of waiting for the device.
 
 // directHandle is a segment's log file opened for direct I/O; f is nil
 // when the file system refused (tmpfs, or no DirectOpener), so the attempt
@@ -37,139 +45,235 @@ func (s *segment) directFile() vfs.File {
 	return d.f
 }
 
-// directChunk is the most a direct copy reads from the device at a time.
-const directChunk = 1 << 20
+// directChunk is the size of the buffers of direct reads: a default fetch
+// of one partition (max.partition.fetch.bytes, 1 MiB) from any position,
+// with room to spare. Reads with a larger budget use the page cache.
+const directChunk = 2 << 20
 
-// directBufs holds directChunk-byte buffers aligned to vfs.DirectAlignment.
-var directBufs = sync.Pool{New: func() any {
-	raw := make([]byte, directChunk+vfs.DirectAlignment)
+// maxDirectChunks bounds the direct-read buffers held across the process
+// (64 MiB); past it reads use the page cache.
+const maxDirectChunks = 32
+
+var (
+	directBufs   = sync.Pool{New: func() any { return alignedBuf(directChunk) }}
+	directChunks atomic.Int64
+)
+
+// alignedBuf allocates n bytes starting at a vfs.DirectAlignment boundary.
+func alignedBuf(n int) *[]byte {
+	raw := make([]byte, n+vfs.DirectAlignment)
 	skip := (vfs.DirectAlignment - int(uintptr(unsafe.Pointer(&raw[0]))%vfs.DirectAlignment)) % vfs.DirectAlignment
-	b := raw[skip : skip+directChunk : skip+directChunk]
+	b := raw[skip : skip+n : skip+n]
 	return &b
-}}
-
-// CopyDirect copies the region to w: through Direct in aligned chunks when
-// it is set, otherwise (or when the device refuses the direct read) through
-// File and the page cache. To overlap the device reads of several regions
-// with writing, use a DirectReader.
-func (r Region) CopyDirect(w io.Writer) (int64, error) {
-	d := NewDirectReader([]Region{r})
-	defer d.Close()
-	return d.Copy(w, r)
 }
 
-// DirectReader reads the Direct regions of a response ahead of the writer
-// on its own goroutine, a chunk or two ahead, so that the device read of
-// the next chunk overlaps the writing of the current one. Copy must be
-// called for the regions in the order they were given; Close lets go of
-// the goroutine and its buffers and must always be called.
-type DirectReader struct {
-	chunks chan directRead
-	stop   chan struct{}
-	done   chan struct{}
-}
-
-// directRead is one chunk read ahead: data (in buf) of the region at
-// position pos, or err, or fallback when the device refused direct reads
-// from pos on.
+// directRead is bytes of a segment's log file read with direct I/O: data
+// holds the file's bytes from pos on once done is closed (empty if the read
+// failed). It is shared by the partition's read-ahead slot, the goroutine
+// reading it and the read results handing out its bytes.
 type directRead struct {
-	buf      *[]byte
-	data     []byte
-	pos      int64
-	fallback bool
-	err      error
+	seg  *segment
+	gen  uint64 // Partition.aheadGen when it was read
+	pos  int64
+	buf  *[]byte
+	data []byte
+	done chan struct{}
+	refs atomic.Int32
 }
 
-// NewDirectReader starts reading the regions that have Direct set.
-func NewDirectReader(regions []Region) *DirectReader {
-	d := &DirectReader{chunks: make(chan directRead, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go d.run(regions)
-	return d
+// newDirectRead reserves a buffer for up to directChunk bytes of s at pos
+// with refs references, or returns nil when too many are held.
+func newDirectRead(s *segment, pos int64, gen uint64, refs int32) *directRead {
+	if directChunks.Add(1) > maxDirectChunks {
+		directChunks.Add(-1)
+		return nil
+	}
+	c := &directRead{seg: s, gen: gen, pos: pos, buf: directBufs.Get().(*[]byte), done: make(chan struct{})}
+	c.refs.Store(refs)
+	return c
 }
 
-func (d *DirectReader) run(regions []Region) {
-	defer close(d.done)
-	defer close(d.chunks)
+// read fills the chunk with up to n bytes of f from c.pos and marks it done.
+func (c *directRead) read(f vfs.File, n int64) {
+	defer close(c.done)
 	const align = vfs.DirectAlignment
-	for _, r := range regions {
-		if r.Direct == nil {
-			continue
-		}
-		for done := int64(0); done < r.Size; {
-			at := r.Pos + done
-			start := at &^ (align - 1)
-			skip := at - start
-			bp := directBufs.Get().(*[]byte)
-			buf := *bp
-			n := min(int64(len(buf)), (skip+r.Size-done+align-1)&^(align-1))
-			m, err := r.Direct.ReadAt(buf[:n], start)
-			got := min(int64(m)-skip, r.Size-done)
-			c := directRead{buf: bp, pos: at}
-			switch {
-			case got > 0:
-				c.data = buf[skip : skip+got]
-			case err == nil || errors.Is(err, io.EOF):
-				c.err = fmt.Errorf("log: read %s at %d: %w", r.File.Name(), at, io.ErrUnexpectedEOF)
-			default:
-				c.fallback = true // refused: the writer reads the rest through the cache
-			}
-			select {
-			case d.chunks <- c:
-			case <-d.stop:
-				directBufs.Put(bp)
-				return
-			}
-			if c.data == nil {
-				break
-			}
-			done += got
-		}
+	start := c.pos &^ (align - 1)
+	skip := c.pos - start
+	n = min(n, int64(len(*c.buf))-skip)
+	m, _ := f.ReadAt((*c.buf)[:(skip+n+align-1)&^(align-1)], start)
+	if got := min(int64(m)-skip, n); got > 0 {
+		c.data = (*c.buf)[skip : skip+got]
 	}
 }
 
-// Copy writes region r, the next of the regions given to NewDirectReader,
-// to w.
-func (d *DirectReader) Copy(w io.Writer, r Region) (int64, error) {
-	if r.Direct == nil {
-		return r.copyBuffered(w, 0)
-	}
-	var done int64
-	for done < r.Size {
-		c, ok := <-d.chunks
-		if !ok {
-			return done, fmt.Errorf("log: direct read of %s: regions copied out of order", r.File.Name())
-		}
-		if c.data == nil {
-			directBufs.Put(c.buf)
-			if c.fallback {
-				return r.copyBuffered(w, done)
-			}
-			return done, c.err
-		}
-		k, err := w.Write(c.data)
+func (c *directRead) release() {
+	if c.refs.Add(-1) == 0 {
 		directBufs.Put(c.buf)
-		done += int64(k)
-		if err != nil {
-			return done, err
+		directChunks.Add(-1)
+	}
+}
+
+// readMem is readSegment for data behind the page cache window, segment i
+// of l: it finds the region for offset in memory, from the partition's
+// read-ahead when that starts at or before the batch sought, or else from
+// one direct read of the bytes from the index entry at or before it. ok is
+// false when the data is within the window or readMem cannot serve it (no
+// window or direct I/O, a budget over half a buffer, too many buffers
+// held, a failed read, a batch larger than the buffer, bytes a previous
+// process wrote that were not CRC-checked yet); the caller then reads
+// through the page cache. With ok, pos < 0 means the batch sought ends at
+// or past maxOff; otherwise the region is c.data[pos-c.pos:][:size]. The
+// caller owns one reference to c either way.
+func (p *Partition) readMem(l *segList, i int, offset, maxOff, budget int64, gen uint64) (pos, size int64, c *directRead, ok bool) {
+	if p.cache.limit == 0 || budget > directChunk/2 {
+		return 0, 0, nil, false
+	}
+	s := l.segs[i]
+	limit := s.size.Load()
+	if offset >= s.next.Load() || limit == 0 {
+		return 0, 0, nil, false
+	}
+	ix, fi := s.index()
+	floor := floorEntry(ix, uint32(min(max(offset-s.base, 0), 1<<32-1)), limit)
+	if fi != nil && fi.err != nil || !p.behindWindow(l, i, floor+budget) {
+		return 0, 0, nil, false
+	}
+	f := s.directFile()
+	if f == nil {
+		return 0, 0, nil, false
+	}
+	if c = p.takeAhead(s, gen); c != nil {
+		<-c.done
+		if h, hok := c.header(c.pos, limit); hok && h.base <= offset {
+			pos, size, ok = c.region(offset, maxOff, budget, limit)
+		}
+		if !ok { // it starts past the batch sought, or ends before the first batch does
+			c.release()
+			c = nil
 		}
 	}
-	return done, nil
+	if c == nil {
+		if c = newDirectRead(s, floor, gen, 1); c == nil {
+			return 0, 0, nil, false
+		}
+		c.read(f, min(limit-floor, directChunk))
+		pos, size, ok = c.region(offset, maxOff, budget, limit)
+	}
+	if ok && pos >= 0 && pos < s.goodFrom.Load() && pos+size > s.verified.Load() {
+		ok = false // not CRC-checked yet: readSegment verifies it
+	}
+	if !ok {
+		c.release()
+		return 0, 0, nil, false
+	}
+	if pos >= 0 {
+		p.startAhead(s, f, pos+size, max(size, budget), gen)
+	}
+	return pos, size, c, true
 }
 
-// Close stops reading ahead and returns the buffers read but not written.
-func (d *DirectReader) Close() {
-	close(d.stop)
-	for c := range d.chunks {
-		directBufs.Put(c.buf)
+// header parses the batch header at file position pos if the chunk holds it.
+func (c *directRead) header(pos, limit int64) (batchHeader, bool) {
+	at := pos - c.pos
+	if at < 0 || at+batch.HeaderSize > int64(len(c.data)) || pos+batch.HeaderSize > limit {
+		return batchHeader{}, false
 	}
-	<-d.done
+	h, ok := parseHeader(c.data[at : at+batch.HeaderSize])
+	return h, ok && h.size >= batch.HeaderSize
 }
 
-// copyBuffered copies the region from done on through File.
-func (r Region) copyBuffered(w io.Writer, done int64) (int64, error) {
-	n, err := io.Copy(w, io.NewSectionReader(r.File, r.Pos+done, r.Size-done))
-	if err == nil && n < r.Size-done {
-		err = fmt.Errorf("log: read %s at %d: %w", r.File.Name(), r.Pos+done+n, io.ErrUnexpectedEOF)
+// region walks the chunk's batches from its start: the first batch whose
+// last offset reaches offset, then whole batches up to budget bytes, before
+// maxOff, within limit and within the chunk. ok is false if the first batch
+// is not wholly in the chunk.
+func (c *directRead) region(offset, maxOff, budget, limit int64) (pos, size int64, ok bool) {
+	end := c.pos + int64(len(c.data))
+	pos = c.pos
+	var h batchHeader
+	for {
+		if h, ok = c.header(pos, limit); !ok {
+			return 0, 0, false
+		}
+		if h.last >= offset {
+			break
+		}
+		pos += h.size
 	}
-	return done + n, err
+	if h.last >= maxOff {
+		return -1, 0, true
+	}
+	next := pos + h.size
+	if next > end || next > limit {
+		return 0, 0, false
+	}
+	for {
+		hn, hok := c.header(next, limit)
+		if !hok || hn.last >= maxOff || next+hn.size-pos > budget || next+hn.size > end || next+hn.size > limit {
+			break
+		}
+		next += hn.size
+	}
+	return pos, next - pos, true
+}
+
+// takeAhead returns, with a reference, the partition's read-ahead if it
+// is of segment s and was started since the last truncation.
+func (p *Partition) takeAhead(s *segment, gen uint64) *directRead {
+	p.aheadMu.Lock()
+	defer p.aheadMu.Unlock()
+	c := p.ahead
+	if c == nil || c.seg != s || c.gen != gen || gen != p.aheadGen.Load() {
+		return nil
+	}
+	c.refs.Add(1)
+	return c
+}
+
+// startAhead starts reading the published bytes of s from from on, about
+// want bytes (what the next fetch most likely asks for: as much as the
+// last one) with an eighth to spare for a first batch larger than the
+// fetch's budget, and makes it the partition's read-ahead.
+func (p *Partition) startAhead(s *segment, f vfs.File, from, want int64, gen uint64) {
+	n := min(want+want/8+vfs.DirectAlignment, s.size.Load()-from)
+	if n <= 0 || !s.acquire() {
+		return
+	}
+	c := newDirectRead(s, from, gen, 2) // the slot and the reader
+	if c == nil {
+		s.release()
+		return
+	}
+	p.aheadMu.Lock()
+	if gen != p.aheadGen.Load() || p.closed.Load() {
+		p.aheadMu.Unlock()
+		s.release()
+		close(c.done)
+		c.refs.Store(1)
+		c.release()
+		return
+	}
+	old := p.ahead
+	p.ahead = c
+	p.aheadMu.Unlock()
+	if old != nil {
+		old.release()
+	}
+	go func() {
+		defer c.release()
+		defer s.release()
+		c.read(f, n)
+	}()
+}
+
+// dropAhead forgets the partition's read-ahead: its bytes may no longer be
+// the file's (truncation) or nobody will read them (close).
+func (p *Partition) dropAhead() {
+	p.aheadMu.Lock()
+	old := p.ahead
+	p.ahead = nil
+	p.aheadGen.Add(1)
+	p.aheadMu.Unlock()
+	if old != nil {
+		old.release()
+	}
 }

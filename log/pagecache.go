@@ -122,8 +122,8 @@ func (w *cacheWindow) trim() {
 
 // behindWindow reports whether the bytes of segment i of l from end on,
 // with every later segment, are more than the cache window: a read ending at
-// end then reads data the window has let go of, which Read hands out for
-// direct I/O (Region.Direct) rather than through the page cache.
+// end then reads data the window has let go of, which Read reads with
+// direct I/O (readMem, Region.Data) rather than through the page cache.
 func (p *Partition) behindWindow(l *segList, i int, end int64) bool {
 	w := p.cache.limit
 	if w == 0 {

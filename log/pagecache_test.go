@@ -2,17 +2,17 @@ package log
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"pgregory.net/rapid"
 
+	"github.com/weir-broker/weir/log/batch"
 	"github.com/weir-broker/weir/log/vfs"
 )
 
@@ -182,8 +182,8 @@ func TestCacheWindowProperties(t *testing.T) {
 	})
 }
 
-// TestCacheWindowOff: without a window the log gives no advice and no
-// region is handed out for direct reads.
+// TestCacheWindowOff: without a window the log gives no advice and reads
+// nothing past the cache.
 func TestCacheWindowOff(t *testing.T) {
 	p, fs := openWindowed(t, 1<<20, 0, false)
 	defer closeT(t, p)
@@ -198,8 +198,8 @@ func TestCacheWindowOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Release()
-	if res.Regions[0].Direct != nil {
-		t.Fatal("direct region without a window")
+	if res.Regions[0].Data != nil || fs.directReads.Load() != 0 {
+		t.Fatal("a read past the cache without a window")
 	}
 }
 
@@ -238,11 +238,12 @@ func TestCacheWindowTruncate(t *testing.T) {
 	}
 }
 
-// TestReadBehindWindowIsDirect: a read of data older than the window is
-// handed out for direct I/O and copies the same bytes as the cached path,
-// with alignment enforced as O_DIRECT does; a read of the newest bytes is
-// not; and a device that refuses direct reads falls back to the cache.
-func TestReadBehindWindowIsDirect(t *testing.T) {
+// TestReadBehindWindowFromMemory: a read of data older than the window
+// comes back as bytes read with direct I/O (alignment enforced as O_DIRECT
+// does), equal to the file's; a read of the newest bytes, or with a budget
+// larger than the direct buffers, goes through the page cache; and a device
+// that refuses direct reads falls back to the cache.
+func TestReadBehindWindowFromMemory(t *testing.T) {
 	for _, refuse := range []bool{false, true} {
 		t.Run(fmt.Sprintf("refuse=%v", refuse), func(t *testing.T) {
 			p, fs := openWindowed(t, 1<<20, 128<<10, refuse)
@@ -250,32 +251,40 @@ func TestReadBehindWindowIsDirect(t *testing.T) {
 			for i := range 200 {
 				appendT(t, p, testBatch(3, int64(i), 997+i*13, byte(i)), AppendOptions{})
 			}
-			old, err := p.Read(1, ReadOptions{MaxBytes: 300 << 10})
-			if err != nil {
-				t.Fatal(err)
+			checkRegion := func(off int64, maxBytes int, wantMem bool) {
+				t.Helper()
+				res, err := p.Read(off, ReadOptions{MaxBytes: maxBytes})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Release()
+				if len(res.Regions) != 1 || (res.Regions[0].Data != nil) != wantMem {
+					t.Fatalf("read at %d: %d regions, from memory %v; want memory %v", off, len(res.Regions), res.Regions[0].Data != nil, wantMem)
+				}
+				rg := res.Regions[0]
+				want := make([]byte, rg.Size)
+				if _, err := rg.File.ReadAt(want, rg.Pos); err != nil {
+					t.Fatal(err)
+				}
+				var got bytes.Buffer
+				if n, err := res.WriteTo(&got); err != nil || n != rg.Size || !bytes.Equal(got.Bytes(), want) {
+					t.Fatalf("read at %d: WriteTo = %d, %v; bytes equal %v", off, n, err, bytes.Equal(got.Bytes(), want))
+				}
+				bt, err := batch.Parse(got.Bytes())
+				if err != nil || bt.BaseOffset() > off || bt.LastOffset() < off {
+					t.Fatalf("read at %d: first batch %v", off, err)
+				}
+				if rg.Size > int64(max(maxBytes, len(bt))) {
+					t.Fatalf("read at %d: %d bytes for a budget of %d", off, rg.Size, maxBytes)
+				}
+				if next := rg.Pos + rg.Size; next < p.segs.Load().active().size.Load() && rg.Size+int64(len(bt)) < int64(maxBytes)/2 {
+					t.Fatalf("read at %d: only %d bytes for a budget of %d", off, rg.Size, maxBytes)
+				}
 			}
-			defer old.Release()
-			if len(old.Regions) != 1 || old.Regions[0].Direct == nil {
-				t.Fatalf("old read: %+v, want one direct region", old.Regions)
-			}
-			rg := old.Regions[0]
-			want := make([]byte, rg.Size)
-			if _, err := rg.File.ReadAt(want, rg.Pos); err != nil {
-				t.Fatal(err)
-			}
-			var got bytes.Buffer
-			if n, err := rg.CopyDirect(&got); err != nil || n != rg.Size || !bytes.Equal(got.Bytes(), want) {
-				t.Fatalf("CopyDirect = %d, %v; bytes equal %v", n, err, bytes.Equal(got.Bytes(), want))
-			}
-			newest, err := p.Read(p.LogEndOffset()-3, ReadOptions{MaxBytes: 1 << 20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer newest.Release()
-			if len(newest.Regions) != 1 || newest.Regions[0].Direct != nil {
-				t.Fatalf("newest read: %+v, want one cached region", newest.Regions)
-			}
-			// A whole read across segments, direct where it applies.
+			checkRegion(1, 300<<10, !refuse)
+			checkRegion(100, 64<<10, !refuse)
+			checkRegion(100, 4<<20, false)                // larger than half a buffer
+			checkRegion(p.LogEndOffset()-3, 1<<20, false) // the newest bytes
 			if got := readBatches(t, p, 0); len(got) != 200 {
 				t.Fatalf("read back %d batches, want 200", len(got))
 			}
@@ -287,53 +296,126 @@ func TestReadBehindWindowIsDirect(t *testing.T) {
 	}
 }
 
-// TestDirectReaderStopsEarly: closing a DirectReader before its regions
-// were copied, or after a failed write, leaves no goroutine behind (goleak
-// in TestMain) and returns its buffers.
-func TestDirectReaderStopsEarly(t *testing.T) {
-	p, _ := openWindowed(t, 8<<20, 64<<10, false)
-	defer closeT(t, p)
-	for i := range 100 {
-		appendT(t, p, testBatch(1, int64(i), 50000, byte(i)), AppendOptions{})
+// TestReadAheadServesNextFetch: a consumer reading old data front to back
+// finds each fetch after the first already read ahead (one direct read per
+// fetch, the read-ahead of the next), gets the file's bytes, a truncation
+// makes the read-ahead forgotten, and every buffer is returned.
+func TestReadAheadServesNextFetch(t *testing.T) {
+	chunks := directChunks.Load()
+	p, fs := openWindowed(t, 16<<20, 64<<10, false)
+	for i := range 300 {
+		appendT(t, p, testBatch(2, int64(i), 9000+i, byte(i)), AppendOptions{})
 	}
-	var regions []Region
-	var results []*ReadResult
-	for off := int64(0); off < 60; off += 20 {
-		res, err := p.Read(off, ReadOptions{MaxBytes: 1 << 20})
+	fetches := 0
+	for off := int64(0); off < 400; fetches++ {
+		res, err := p.Read(off, ReadOptions{MaxBytes: 100 << 10})
 		if err != nil {
 			t.Fatal(err)
 		}
-		results = append(results, res)
-		regions = append(regions, res.Regions...)
-	}
-	defer func() {
-		for _, r := range results {
-			r.Release()
+		rg := res.Regions[0]
+		if rg.Data == nil {
+			t.Fatalf("read at %d not from memory", off)
 		}
-	}()
-	for _, r := range regions {
-		if r.Direct == nil {
-			t.Fatalf("region %+v not direct", r)
+		want := make([]byte, rg.Size)
+		if _, err := rg.File.ReadAt(want, rg.Pos); err != nil || !bytes.Equal(rg.Data, want) {
+			t.Fatalf("read at %d: bytes differ from the file (%v)", off, err)
 		}
+		res.Release()
+		off = lastNext(t, want)
 	}
-	NewDirectReader(regions).Close() // nothing copied
-
-	d := NewDirectReader(regions)
-	if _, err := d.Copy(failingWriter{}, regions[0]); err == nil {
-		t.Fatal("a failed write was not reported")
+	// Each read-ahead is one direct read; only the first fetch read for itself.
+	if got := fs.directReads.Load(); got > int64(fetches)+1 {
+		t.Fatalf("%d direct reads for %d fetches", got, fetches)
 	}
-	d.Close()
-
-	d = NewDirectReader(regions)
-	var buf bytes.Buffer
-	if n, err := d.Copy(&buf, regions[0]); err != nil || n != regions[0].Size {
-		t.Fatalf("Copy = %d, %v", n, err)
+	if err := p.Truncate(100); err != nil {
+		t.Fatal(err)
 	}
-	d.Close() // with regions left
+	if p.ahead != nil {
+		t.Fatal("read-ahead kept across a truncation")
+	}
+	if got := readBatches(t, p, 0); len(got) != 50 {
+		t.Fatalf("read back %d batches after truncating to 100, want 50", len(got))
+	}
+	closeT(t, p)
+	time.Sleep(10 * time.Millisecond) // the last read-ahead's goroutine lets go after its read
+	if got := directChunks.Load(); got != chunks {
+		t.Fatalf("%d direct buffers held after Close, %d before", got, chunks)
+	}
 }
 
-type failingWriter struct{}
+// TestReadMemConcurrent reads old data at random offsets from several
+// goroutines while the writer appends and truncates (run with -race): every
+// region starts with the batch holding its offset and holds whole batches.
+func TestReadMemConcurrent(t *testing.T) {
+	p, _ := openWindowed(t, 2<<20, 64<<10, false)
+	defer closeT(t, p)
+	for i := range 200 {
+		appendT(t, p, testBatch(2, int64(i), 5000, byte(i)), AppendOptions{})
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				off := int64((k*37 + g*101) % 350)
+				res, err := p.Read(off, ReadOptions{MaxBytes: 50 << 10, MaxOffset: 350})
+				if err != nil {
+					errs <- err
+					return
+				}
+				var buf bytes.Buffer
+				_, err = res.WriteTo(&buf)
+				res.Release()
+				if err != nil {
+					errs <- err
+					return
+				}
+				for b, first := buf.Bytes(), true; len(b) > 0; first = false {
+					bt, err := batch.Parse(b)
+					if err != nil || first && (bt.BaseOffset() > off || bt.LastOffset() < off) {
+						errs <- fmt.Errorf("read at %d: batch %d-%d: %v", off, bt.BaseOffset(), bt.LastOffset(), err)
+						return
+					}
+					b = b[len(bt):]
+				}
+			}
+		}()
+	}
+	for i := range 100 {
+		appendT(t, p, testBatch(2, int64(i), 5000, byte(i)), AppendOptions{})
+		if i%25 == 24 {
+			if err := p.Truncate(p.LogEndOffset() - 20); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
 
-func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("connection reset") }
-
-var _ io.Writer = failingWriter{}
+// lastNext returns the offset after the last batch in b.
+func lastNext(t *testing.T, b []byte) int64 {
+	t.Helper()
+	var next int64
+	for len(b) > 0 {
+		bt, err := batch.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next = bt.NextOffset()
+		b = b[len(bt):]
+	}
+	return next
+}

@@ -83,6 +83,10 @@ type Partition struct {
 
 	cleanMu sync.Mutex // serialises Compact (cleaner.go)
 
+	aheadMu  sync.Mutex    // guards ahead
+	ahead    *directRead   // the latest read-ahead for a catching-up reader (direct.go)
+	aheadGen atomic.Uint64 // bumped (under aheadMu) when read-aheads may no longer match the files
+
 	flushMu       sync.Mutex // serialises background flushes of sealed segments
 	pendingSeal   []*segment
 	pendingSnaps  []snapshotJob
@@ -229,6 +233,7 @@ func (p *Partition) Close() error {
 		return ErrClosed
 	}
 	close(p.stop)
+	p.dropAhead()
 	var err error
 	if p.failed == nil && p.sync.failure() == nil {
 		err = p.cleanShutdown()

@@ -25,17 +25,15 @@ type ReadOptions struct {
 
 // Region is a run of whole batches in one segment file: File's bytes
 // [Pos, Pos+Size). Send it with sendfile at an explicit offset (the log never
-// uses the file's current offset) or copy it with ReadAt.
+// uses the file's current offset) or copy it with ReadAt. When Data is set
+// the bytes were already read past the page cache (the region lies behind
+// the partition's page cache window, Options.PageCacheWindow): write Data
+// instead, which stays valid until the result is released.
 type Region struct {
 	File vfs.File
 	Pos  int64
 	Size int64
-	// Direct is set when the region lies behind the partition's page cache
-	// window (Options.PageCacheWindow) and the file system can bypass the
-	// cache: the same file opened for direct I/O. Copy such a region with
-	// CopyDirect, which reads the device into reused buffers instead of
-	// filling the page cache with pages nobody reads again.
-	Direct vfs.File
+	Data []byte
 }
 
 // ReadResult is the answer to a Read. Its files stay open, even if retention
@@ -47,6 +45,7 @@ type ReadResult struct {
 	LogEndOffset   int64 // as seen by the read
 
 	segs     []*segment
+	chunks   []*directRead // holding the Data of regions
 	released atomic.Bool
 }
 
@@ -58,6 +57,9 @@ func (r *ReadResult) Release() {
 	for _, s := range r.segs {
 		s.release()
 	}
+	for _, c := range r.chunks {
+		c.release()
+	}
 }
 
 // verifyBufs holds buffers for CRC-checking regions on their first read.
@@ -65,26 +67,17 @@ var verifyBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
-// WriteTo copies the regions' bytes to w, reading Direct regions past the
-// page cache. It is the copy path for writers that cannot take a file
+// WriteTo copies the regions' bytes to w. It is the copy path for writers that cannot take a file
 // region (tests, TLS connections).
 func (r *ReadResult) WriteTo(w io.Writer) (int64, error) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
-	var direct *DirectReader
-	for _, rg := range r.Regions {
-		if rg.Direct != nil {
-			direct = NewDirectReader(r.Regions)
-			defer direct.Close()
-			break
-		}
-	}
 	var total int64
 	for _, rg := range r.Regions {
-		if rg.Direct != nil {
-			n, err := direct.Copy(w, rg)
-			total += n
+		if rg.Data != nil {
+			n, err := w.Write(rg.Data)
+			total += int64(n)
 			if err != nil {
 				return total, err
 			}
@@ -126,6 +119,7 @@ func (p *Partition) Read(offset int64, o ReadOptions) (*ReadResult, error) {
 		if p.closed.Load() {
 			return nil, ErrClosed
 		}
+		gen := p.aheadGen.Load()
 		leo := p.endOffset.Load()
 		start := p.startOffset.Load()
 		res := &ReadResult{LogStartOffset: start, LogEndOffset: leo}
@@ -148,17 +142,26 @@ func (p *Partition) Read(offset int64, o ReadOptions) (*ReadResult, error) {
 				retry = true
 				break
 			}
+			if pos, size, c, ok := p.readMem(l, i, offset, maxOff, int64(o.MaxBytes), gen); ok {
+				// Data behind the page cache window, read past the cache.
+				if pos < 0 {
+					c.release()
+					s.release()
+					return res, nil
+				}
+				res.Regions = append(res.Regions, Region{File: s.log, Pos: pos, Size: size, Data: c.data[pos-c.pos:][:size]})
+				res.Bytes = size
+				res.segs = append(res.segs, s)
+				res.chunks = append(res.chunks, c)
+				return res, nil
+			}
 			pos, size, err := readSegment(s, offset, maxOff, int64(o.MaxBytes))
 			if err != nil {
 				s.release()
 				return nil, err
 			}
 			if size > 0 {
-				rg := Region{File: s.log, Pos: pos, Size: size}
-				if p.behindWindow(l, i, pos+size) {
-					rg.Direct = s.directFile()
-				}
-				res.Regions = append(res.Regions, rg)
+				res.Regions = append(res.Regions, Region{File: s.log, Pos: pos, Size: size})
 				res.Bytes = size
 				res.segs = append(res.segs, s)
 				return res, nil
@@ -447,3 +450,5 @@ func jumpEntry(ix indexReader, maxPos, maxRel int64) (int64, uint32) {
 	rel, p := unpackEntry(ix.at(lo - 1))
 	return int64(p), rel
 }
+
+var DebugMiss, DebugHit, DebugNotReady, DebugShort atomic.Int64

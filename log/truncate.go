@@ -26,6 +26,7 @@ func (p *Partition) Truncate(offset int64) error {
 	if offset >= p.endOffset.Load() {
 		return nil
 	}
+	p.dropAhead() // its bytes may be cut and written anew
 	if err := p.waitSealedFlushed(); err != nil {
 		return err
 	}
