@@ -57,8 +57,8 @@ type Config struct {
 	// PageCacheWindow is how many of the newest written bytes of each
 	// partition stay in the page cache; older written data is written back
 	// and dropped from the cache, and reads of it bypass the cache
-	// (log.Options.PageCacheWindow). 0, the default, leaves the page cache
-	// to the kernel, as Kafka does.
+	// (log.Options.PageCacheWindow). 0 leaves the page cache to the
+	// kernel, as Kafka does.
 	PageCacheWindow int64
 	// MaxRequestBytes is the largest request accepted
 	// (socket.request.max.bytes).
@@ -82,6 +82,11 @@ type Config struct {
 	Maintenance MaintenanceConfig
 }
 
+// DefaultPageCacheWindow is the default Config.PageCacheWindow: the newest
+// 32 MiB of each partition stay cached for consumers that keep up, and the
+// page cache does not grow with everything ever written.
+const DefaultPageCacheWindow = 32 << 20
+
 // DefaultConfig returns Kafka's defaults for one node: node id 1, listener
 // 127.0.0.1:9092, auto-create on, one partition per topic, 100 MiB requests.
 func DefaultConfig() Config {
@@ -94,6 +99,7 @@ func DefaultConfig() Config {
 		MaxTopicPartitions:   10000,
 		Fsync:                "never",
 		FsyncInterval:        time.Second,
+		PageCacheWindow:      DefaultPageCacheWindow,
 		MaxRequestBytes:      wire.DefaultMaxRequestBytes,
 		MaxInFlightBytes:     512 << 20,
 		MaxConnInFlightBytes: wire.DefaultMaxRequestBytes,

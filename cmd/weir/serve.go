@@ -95,7 +95,7 @@ finish, flushes and closes every partition, and exits 0.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.fsync, "fsync", "never", "when appends are fsynced: never (replication is the durability), always (before acknowledging), or interval")
 	fl.DurationVar(&f.fsyncInterval, "fsync-interval", time.Second, "with --fsync interval: the longest time between fsyncs")
-	fl.Int64Var(&f.pageCacheWindow, "page-cache-window", 0, "bytes of each partition's newest data kept in the page cache; older data is written back and dropped, and read past the cache (0: leave the cache to the kernel)")
+	fl.Int64Var(&f.pageCacheWindow, "page-cache-window", broker.DefaultPageCacheWindow, "bytes of each partition's newest data kept in the page cache; older data is written back and dropped, and read past the cache (0: leave the cache to the kernel)")
 	fl.Int32Var(&f.maxRequestBytes, "max-request-bytes", 100<<20, "largest request accepted (socket.request.max.bytes)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for in-flight requests")
 	return cmd

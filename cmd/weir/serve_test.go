@@ -31,7 +31,7 @@ func TestServeSettingsPrecedence(t *testing.T) {
 		want    map[string]string
 		wantErr string
 	}{
-		{"defaults", nil, nil, map[string]string{"listen": "127.0.0.1:9092", "node-id": "1", "data-dir": "./weir-data", "http-listen": "127.0.0.1:9644", "auto-create-topics": "true", "default-partitions": "1", "fsync": "never", "page-cache-window": "0"}, ""},
+		{"defaults", nil, nil, map[string]string{"listen": "127.0.0.1:9092", "node-id": "1", "data-dir": "./weir-data", "http-listen": "127.0.0.1:9644", "auto-create-topics": "true", "default-partitions": "1", "fsync": "never", "page-cache-window": "33554432"}, ""},
 		{"file over defaults", []string{"--config", file}, nil, map[string]string{"listen": "127.0.0.1:1111", "node-id": "7", "auto-create-topics": "false"}, ""},
 		{"env over file", []string{"--config", file}, map[string]string{"WEIR_LISTEN": "127.0.0.1:2222"}, map[string]string{"listen": "127.0.0.1:2222", "node-id": "7"}, ""},
 		{"flag over env", []string{"--config", file, "--listen", "127.0.0.1:4444"}, map[string]string{"WEIR_LISTEN": "127.0.0.1:2222"}, map[string]string{"listen": "127.0.0.1:4444"}, ""},
