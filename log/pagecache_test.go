@@ -125,6 +125,7 @@ func TestCacheWindowProperties(t *testing.T) {
 		size := map[string]int64{}
 		started := map[string]int64{}
 		dropped := map[string]int64{}
+		redrops := map[advice]int{}
 		appends := rapid.IntRange(1, 80).Draw(rt, "appends")
 		for i := range appends {
 			b := testBatch(rapid.IntRange(1, 4).Draw(rt, "records"), int64(i), rapid.IntRange(1, 40000).Draw(rt, "valSize"), byte(i))
@@ -155,6 +156,13 @@ func TestCacheWindowProperties(t *testing.T) {
 					}
 					started[a.name] = a.off + a.n
 				case "drop":
+					if a.off+a.n <= dropped[a.name] && a.n > 0 {
+						redrops[a]++ // dropped again: pages under writeback stay the first time
+						if redrops[a] >= redropTries {
+							rt.Fatalf("%+v dropped %d times", a, redrops[a]+1)
+						}
+						continue
+					}
 					if a.off != dropped[a.name] || a.n <= 0 {
 						rt.Fatalf("drop %+v out of order: dropped to %d", a, dropped[a.name])
 					}
@@ -418,4 +426,33 @@ func lastNext(t *testing.T, b []byte) int64 {
 		b = b[len(bt):]
 	}
 	return next
+}
+
+// TestCacheWindowDropsAgain: every dropped range is dropped redropTries
+// times over the following steps, since pages still under writeback
+// survive a drop.
+func TestCacheWindowDropsAgain(t *testing.T) {
+	p, fs := openWindowed(t, 64<<20, 256<<10, false)
+	defer closeT(t, p)
+	for i := range 400 {
+		appendT(t, p, testBatch(1, int64(i), 10000, byte(i)), AppendOptions{})
+	}
+	drops := map[advice]int{}
+	for _, a := range fs.take() {
+		if a.op == "drop" {
+			drops[a]++
+		}
+	}
+	full := 0
+	for a, n := range drops {
+		if n > redropTries {
+			t.Fatalf("%+v dropped %d times", a, n)
+		}
+		if n == redropTries {
+			full++
+		}
+	}
+	if full < len(drops)/2 {
+		t.Fatalf("%d of %d dropped ranges dropped %d times", full, len(drops), redropTries)
+	}
 }
