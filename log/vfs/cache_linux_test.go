@@ -81,7 +81,8 @@ func TestOSOpenDirect(t *testing.T) {
 	}
 	d, err := OS{}.OpenDirect(name)
 	if errors.Is(err, syscall.EINVAL) {
-		t.Fatalf("the test directory's file system refuses O_DIRECT: %v", err)
+		// tmpfs has no direct I/O; the log then reads through the cache.
+		t.Skipf("the test directory's file system refuses O_DIRECT: %v", err)
 	}
 	if err != nil {
 		t.Fatal(err)
