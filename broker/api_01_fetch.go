@@ -46,22 +46,55 @@ import (
 func handleFetch(s *Server, r *wire.Request) (wire.Response, error) {
 	req := r.Msg.(*kmsg.FetchRequest)
 	op := &fetchOp{s: s, r: r, req: req}
+	if op.mustWait() {
+		// A consumer that has caught up: park without building an answer
+		// that would be thrown away.
+		s.replicas().DelayFetch(op, s.replicas().Now().Add(time.Duration(req.MaxWaitMillis)*time.Millisecond), op.partitions())
+		return wire.Response{Deferred: true}, nil
+	}
 	body, bytes, failed := op.read()
 	// MinBytes <= 0 asks for an immediate answer, as in Kafka.
 	if req.MaxWaitMillis <= 0 || bytes >= int64(req.MinBytes) || failed {
 		return wire.Response{Body: body}, nil
 	}
 	body.Release()
+	deadline := s.replicas().Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	// If data arrived meanwhile, OnComplete responds before this returns.
+	s.replicas().DelayFetch(op, deadline, op.partitions())
+	return wire.Response{Deferred: true}, nil
+}
+
+// partitions lists the partitions of the request, the purgatory's keys.
+func (o *fetchOp) partitions() []replica.TopicPartition {
 	var tps []replica.TopicPartition
-	for _, rt := range req.Topics {
+	for _, rt := range o.req.Topics {
 		for _, rp := range rt.Partitions {
 			tps = append(tps, replica.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
 		}
 	}
-	deadline := s.replicas().Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-	// If data arrived meanwhile, OnComplete responds before this returns.
-	s.replicas().DelayFetch(op, deadline, tps)
-	return wire.Response{Deferred: true}, nil
+	return tps
+}
+
+// mustWait reports, without reading anything, that a consumer's long-poll
+// fetch would find less than MinBytes and no error, so that it can wait in
+// the purgatory at once. A follower's fetch is always read first: the read
+// records the follower's offset, which may move the high watermark.
+func (o *fetchOp) mustWait() bool {
+	if o.req.ReplicaID >= 0 || o.req.MaxWaitMillis <= 0 || o.req.MinBytes <= 0 {
+		return false
+	}
+	for _, rt := range o.req.Topics {
+		for _, rp := range rt.Partitions {
+			p, err := o.s.dataPartition(rt.Topic, rp.Partition, false)
+			if err == nil && o.req.Version >= 9 {
+				err = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
+			}
+			if err != nil {
+				return false // read answers it with the error
+			}
+		}
+	}
+	return !o.TryComplete()
 }
 
 // fetchOp is a fetch request; parked in the purgatory while it waits for
@@ -115,6 +148,7 @@ func (o *fetchOp) read() (*fetchBody, int64, bool) {
 	req := o.req
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SessionID = 0
+	resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(req.Topics))
 	budget := int64(req.MaxBytes)
 	if req.MaxBytes <= 0 {
 		budget = 1<<31 - 1
@@ -126,6 +160,7 @@ func (o *fetchOp) read() (*fetchBody, int64, bool) {
 	for ti, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
 		regions[ti] = make([][]fileRegion, len(rt.Partitions))
 		for pi, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()

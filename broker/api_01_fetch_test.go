@@ -502,3 +502,43 @@ func TestFollowerFetchCommitsAcksAll(t *testing.T) {
 		t.Fatalf("consumer after commit: HW %d", c.HighWatermark)
 	}
 }
+
+// TestFetchLongPollErrorsAnswerAtOnce: a caught-up consumer's long poll
+// (nothing to wait for but data) that has a fenced or unknown leader epoch
+// or asks for a partition that does not exist is answered with the error at
+// once, not parked for MaxWait, and one that is not is parked.
+func TestFetchLongPollErrorsAnswerAtOnce(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "lp", 1, nil)
+	produceRaw(t, c, 9, 1, "lp", 0, nowBatch("e", 1, batch.Options{}))
+	p, _ := s.replicas().Partition("lp", 0)
+	p.BecomeLeader(3, []int32{s.cfg.NodeID})
+	tests := []struct {
+		name      string
+		partition int32
+		epoch     int32
+		want      *kerr.Error
+	}{
+		{"fenced epoch", 0, 2, kerr.FencedLeaderEpoch},
+		{"unknown epoch", 0, 4, kerr.UnknownLeaderEpoch},
+		{"no such partition", 7, -1, kerr.UnknownTopicOrPartition},
+	}
+	for i, tc := range tests {
+		req := fetchRequest(12, 30000, 1, 1<<20, fetchPart{"lp", tc.partition, 1, 1 << 20})
+		req.Topics[0].Partitions[0].CurrentLeaderEpoch = tc.epoch
+		start := time.Now()
+		c.send(req, int32(i+1))
+		got := recvFetch(t, c, req, int32(i+1)).Topics[0].Partitions[0]
+		if got.ErrorCode != codeOf(tc.want) {
+			t.Fatalf("%s: %v, want %v", tc.name, kerr.ErrorForCode(got.ErrorCode), tc.want)
+		}
+		if waited := time.Since(start); waited > 15*time.Second {
+			t.Fatalf("%s: answered after %v: it waited for MaxWait", tc.name, waited)
+		}
+	}
+	req := fetchRequest(12, 30000, 1, 1<<20, fetchPart{"lp", 0, 1, 1 << 20})
+	req.Topics[0].Partitions[0].CurrentLeaderEpoch = 3
+	c.send(req, 99)
+	pollFor(t, "the caught-up fetch to park", func() bool { _, f := s.replicas().Waiting(); return f == 1 })
+}
