@@ -368,12 +368,7 @@ func TestFetchTailWithKgo(t *testing.T) {
 // TestFetchLeaderEpoch: a client's CurrentLeaderEpoch must match the
 // partition's (KIP-320).
 func TestFetchLeaderEpoch(t *testing.T) {
-	s := startServer(t)
-	c := dialRaw(t, s)
-	createTopicRaw(t, c, "ep", 1, nil)
-	produceRaw(t, c, 9, 1, "ep", 0, nowBatch("e", 1, batch.Options{}))
-	p, _ := s.replicas().Partition("ep", 0)
-	p.BecomeLeader(3, []int32{s.cfg.NodeID})
+	_, c := epochThree(t, "ep")
 	tests := []struct {
 		epoch int32
 		want  *kerr.Error
@@ -503,17 +498,25 @@ func TestFollowerFetchCommitsAcksAll(t *testing.T) {
 	}
 }
 
+// epochThree starts a server with a one-partition topic holding one record
+// whose leader epoch is 3.
+func epochThree(t *testing.T, topic string) (*Server, *rawConn) {
+	t.Helper()
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, topic, 1, nil)
+	produceRaw(t, c, 9, 1, topic, 0, nowBatch("e", 1, batch.Options{}))
+	p, _ := s.replicas().Partition(topic, 0)
+	p.BecomeLeader(3, []int32{s.cfg.NodeID})
+	return s, c
+}
+
 // TestFetchLongPollErrorsAnswerAtOnce: a caught-up consumer's long poll
 // (nothing to wait for but data) that has a fenced or unknown leader epoch
 // or asks for a partition that does not exist is answered with the error at
 // once, not parked for MaxWait, and one that is not is parked.
 func TestFetchLongPollErrorsAnswerAtOnce(t *testing.T) {
-	s := startServer(t)
-	c := dialRaw(t, s)
-	createTopicRaw(t, c, "lp", 1, nil)
-	produceRaw(t, c, 9, 1, "lp", 0, nowBatch("e", 1, batch.Options{}))
-	p, _ := s.replicas().Partition("lp", 0)
-	p.BecomeLeader(3, []int32{s.cfg.NodeID})
+	s, c := epochThree(t, "lp")
 	tests := []struct {
 		name      string
 		partition int32
