@@ -46,18 +46,16 @@ import (
 func handleFetch(s *Server, r *wire.Request) (wire.Response, error) {
 	req := r.Msg.(*kmsg.FetchRequest)
 	op := &fetchOp{s: s, r: r, req: req}
-	if op.mustWait() {
-		// A consumer that has caught up: park without building an answer
-		// that would be thrown away.
-		s.replicas().DelayFetch(op, s.replicas().Now().Add(time.Duration(req.MaxWaitMillis)*time.Millisecond), op.partitions())
-		return wire.Response{Deferred: true}, nil
+	// A consumer that has caught up parks without building an answer that
+	// would be thrown away.
+	if !op.mustWait() {
+		body, bytes, failed := op.read()
+		// MinBytes <= 0 asks for an immediate answer, as in Kafka.
+		if req.MaxWaitMillis <= 0 || bytes >= int64(req.MinBytes) || failed {
+			return wire.Response{Body: body}, nil
+		}
+		body.Release()
 	}
-	body, bytes, failed := op.read()
-	// MinBytes <= 0 asks for an immediate answer, as in Kafka.
-	if req.MaxWaitMillis <= 0 || bytes >= int64(req.MinBytes) || failed {
-		return wire.Response{Body: body}, nil
-	}
-	body.Release()
 	deadline := s.replicas().Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	// If data arrived meanwhile, OnComplete responds before this returns.
 	s.replicas().DelayFetch(op, deadline, op.partitions())

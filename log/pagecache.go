@@ -71,7 +71,7 @@ func (w *cacheWindow) wrote(s *segment, end int64) {
 		if w.seg != nil {
 			// The previous segment was sealed (or replaced): the rest of it
 			// is written, so its writeback can start.
-			w.start(w.seg, w.seg.size.Load())
+			w.start(w.seg.size.Load())
 		}
 		w.seg, w.started = s, 0
 		w.trim()
@@ -82,21 +82,18 @@ func (w *cacheWindow) wrote(s *segment, end int64) {
 	if end-w.started < w.step {
 		return
 	}
-	w.start(s, end&^(pageSize-1)) // the partial last page is still being written
+	w.start(end &^ (pageSize - 1)) // the partial last page is still being written
 	w.trim()
 }
 
-// start starts the writeback of s from w.started (or 0 for a sealed
-// segment handed over) to end and remembers the range as cached.
-func (w *cacheWindow) start(s *segment, end int64) {
-	from := int64(0)
-	if s == w.seg {
-		from = w.started
-		w.started = end
-	}
+// start starts the writeback of w.seg from w.started to end and remembers
+// the range as cached.
+func (w *cacheWindow) start(end int64) {
+	s, from := w.seg, w.started
 	if end <= from {
 		return
 	}
+	w.started = end
 	if a, ok := s.log.(vfs.CacheAdviser); ok && s.acquire() {
 		_ = a.StartWriteback(from, end-from) // advice: a failure costs only the cache
 		s.release()

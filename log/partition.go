@@ -42,9 +42,10 @@ type Options struct {
 	Fsync  FsyncPolicy
 	// PageCacheWindow is how many of the newest written bytes of the
 	// partition stay in the page cache; older written data has its
-	// writeback started and is dropped from the cache, and Read hands out
-	// regions behind the window for direct I/O (pagecache.go, direct.go).
-	// 0 leaves the page cache to the kernel.
+	// writeback started and is dropped from the cache, and Read reads data
+	// behind the window with direct I/O into memory, reading ahead for the
+	// next fetch (pagecache.go, direct.go). 0 leaves the page cache to the
+	// kernel.
 	PageCacheWindow int64
 }
 
