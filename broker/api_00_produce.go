@@ -36,6 +36,7 @@ import (
 	"github.com/weir-broker/weir/broker/metadata"
 	"github.com/weir-broker/weir/broker/replica"
 	"github.com/weir-broker/weir/broker/wire"
+	"github.com/weir-broker/weir/log/batch"
 )
 
 func handleProduce(s *Server, r *wire.Request) (wire.Response, error) {
@@ -84,7 +85,7 @@ func handleProduce(s *Server, r *wire.Request) (wire.Response, error) {
 		if err == nil {
 			res := appendOutcome{base: -1, last: -1, appendTime: -1, logStart: -1}
 			err = s.checkTxnProduce(req.TransactionID, rt.Topic, sp.Partition, a.records, func() (err error) {
-				res, err = appendRecords(p, a.records, req.Acks)
+				res, err = appendRecords(p, a.records, req.Acks, r.BlockSums())
 				return err
 			})
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.base, res.appendTime, res.logStart
@@ -243,12 +244,12 @@ func runAppends(appends []produceAppend, bytes int, do func(*produceAppend)) {
 
 // appendRecords appends one partition's records and returns the offsets
 // the response carries.
-func appendRecords(p *replica.Partition, records []byte, acks int16) (appendOutcome, error) {
+func appendRecords(p *replica.Partition, records []byte, acks int16, sums *batch.BlockSums) (appendOutcome, error) {
 	out := appendOutcome{base: -1, last: -1, appendTime: -1, logStart: -1}
 	if len(records) == 0 {
 		return out, fmt.Errorf("broker: empty records: %w", kerr.CorruptMessage)
 	}
-	res, err := p.Append(records, acks)
+	res, err := p.AppendSummed(records, acks, sums)
 	if err != nil {
 		return out, err
 	}

@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -379,5 +381,75 @@ func TestProduceAcksAllWaitsForISR(t *testing.T) {
 	p.BecomeLeader(2, []int32{self})
 	if got := recv(req); got.ErrorCode != kerr.NotEnoughReplicasAfterAppend.Code {
 		t.Fatalf("ISR shrank while waiting: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+}
+
+// TestProduceLargeRequestCRCs: a produce request large enough to be read in
+// pieces and checked from block sums (wire.Request.BlockSums) still finds a
+// flipped byte in a batch, whether it lies in a block wholly inside the
+// batch or in its partial last block; those partitions answer
+// CORRUPT_MESSAGE and stay empty, the others store their batches exactly.
+func TestProduceLargeRequestCRCs(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s)
+	createTopicRaw(t, c, "big", 4, nil)
+	rng := rand.New(rand.NewPCG(1, 2))
+	sent := make([][]byte, 4)
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 9, 1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "big"
+	for p := range sent {
+		for range 3 {
+			recs := make([]batch.Record, 60)
+			for i := range recs {
+				v := make([]byte, 1000)
+				for j := range v {
+					v[j] = byte(rng.Uint32())
+				}
+				recs[i] = batch.Record{Timestamp: time.Now().UnixMilli(), Value: v}
+			}
+			sent[p] = append(sent[p], batch.MustBuild(batch.Options{}, recs...)...)
+		}
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = int32(p), bytes.Clone(sent[p])
+		switch p {
+		case 1: // the middle of the second batch: a summed block
+			rp.Records[len(rp.Records)/2] ^= 0x10
+		case 2: // the last bytes of the last batch: its partial last block
+			rp.Records[len(rp.Records)-3] ^= 0x01
+		}
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	if n := len(kmsg.NewRequestFormatter().AppendRequest(nil, req, 1)); n < 2*256<<10 {
+		t.Fatalf("request of %d bytes: too small to be read in several pieces", n)
+	}
+	resp := c.roundTrip(req, 11).(*kmsg.ProduceResponse)
+	for _, sp := range resp.Topics[0].Partitions {
+		want := int16(0)
+		if sp.Partition == 1 || sp.Partition == 2 {
+			want = kerr.CorruptMessage.Code
+		}
+		if sp.ErrorCode != want {
+			t.Errorf("partition %d: error %v, want %v", sp.Partition, kerr.ErrorForCode(sp.ErrorCode), kerr.ErrorForCode(want))
+		}
+	}
+	for p, want := range map[int32]int64{0: 180, 1: 0, 2: 0, 3: 180} {
+		if leo := latestOffset(t, c, "big", p); leo != want {
+			t.Errorf("partition %d: high watermark %d, want %d", p, leo, want)
+		}
+	}
+	for _, p := range []int32{0, 3} {
+		got := batchesOf(t, fetchOne(t, c, 12, "big", p, 0, 4<<20).RecordBatches)
+		wantBatches := batchesOf(t, sent[p])
+		if len(got) != len(wantBatches) {
+			t.Fatalf("partition %d: %d batches stored, want %d", p, len(got), len(wantBatches))
+		}
+		for i := range got {
+			if got[i].CRC() != wantBatches[i].CRC() || len(got[i]) != len(wantBatches[i]) {
+				t.Errorf("partition %d batch %d: stored CRC %08x (%d bytes), sent %08x (%d bytes)", p, i, got[i].CRC(), len(got[i]), wantBatches[i].CRC(), len(wantBatches[i]))
+			}
+		}
 	}
 }

@@ -29,6 +29,10 @@ type AppendOptions struct {
 	// must follow the previous one. The idempotent-producer rules are not
 	// applied (the leader did), but the producer state records the batches.
 	KeepOffsets bool
+	// Sums, when b lies in the buffer they describe, supply the batches'
+	// CRCs (batch.BlockSums): taken while b arrived, they spare validation
+	// from reading b again. nil reads b in full.
+	Sums *batch.BlockSums
 }
 
 // AppendResult reports where an Append put its records.
@@ -46,7 +50,7 @@ type AppendResult struct {
 // modified), and the bytes are then stored exactly. With FsyncAlways Append
 // returns once the data is durable.
 func (p *Partition) Append(b []byte, o AppendOptions) (AppendResult, error) {
-	nb, err := validateBatches(b)
+	nb, err := validateBatches(b, o.Sums)
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -69,12 +73,12 @@ func (p *Partition) Append(b []byte, o AppendOptions) (AppendResult, error) {
 	return res, nil
 }
 
-// validateBatches parses every batch in b (CRC included) and returns how
-// many there are.
-func validateBatches(b []byte) (int, error) {
+// validateBatches parses every batch in b (CRC included, from sums where
+// they cover it) and returns how many there are.
+func validateBatches(b []byte, sums *batch.BlockSums) (int, error) {
 	n := 0
 	for pos := 0; pos < len(b); n++ {
-		bt, err := batch.Parse(b[pos:])
+		bt, err := batch.ParseSummed(b[pos:], sums)
 		if err != nil {
 			return 0, fmt.Errorf("log: append: batch %d at byte %d: %w", n, pos, err)
 		}
@@ -232,10 +236,12 @@ func (p *Partition) shouldRoll(s *segment, n int64, nb int, first, last, maxTs i
 // active segment, indexes them and publishes the new end.
 func (p *Partition) writeBatches(s *segment, b []byte) error {
 	pos := s.size.Load()
+	p.reserve(s, pos+int64(len(b)))
 	if _, err := s.log.WriteAt(b, pos); err != nil {
 		if terr := s.log.Truncate(pos); terr != nil {
 			return p.fail(fmt.Errorf("log: append to %s failed (%w) and could not be undone: %v", s.logPath(), err, terr))
 		}
+		s.reservedTo = min(s.reservedTo, pos)
 		return fmt.Errorf("log: append to %s: %w", s.logPath(), err)
 	}
 	m := s.mem.Load()
@@ -309,6 +315,7 @@ func (p *Partition) roll(base int64) (*segment, error) {
 			return nil, p.fail(fmt.Errorf("log: fsync %s at roll: %w", act.logPath(), err))
 		}
 	}
+	releaseReserve(act)
 	s, err := openSegmentFiles(p.fs, p.dir, base, true)
 	if err != nil {
 		return nil, err

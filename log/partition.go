@@ -250,6 +250,9 @@ func (p *Partition) cleanShutdown() error {
 	if err := p.flushLocked(); err != nil {
 		return err
 	}
+	if l := p.segs.Load(); l != nil && len(l.segs) > 0 {
+		releaseReserve(l.active())
+	}
 	if err := p.writeProducerSnapshot(p.endOffset.Load()); err != nil {
 		return err
 	}

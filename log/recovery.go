@@ -247,6 +247,7 @@ func (p *Partition) truncateSegmentFile(s *segment, pos int64) error {
 		return fmt.Errorf("log: fsync %s after truncation: %w", s.logPath(), err)
 	}
 	s.size.Store(pos)
+	s.reservedTo = min(s.reservedTo, pos) // the truncation gave back the blocks after pos
 	return nil
 }
 

@@ -74,6 +74,9 @@ type segment struct {
 	maxTsOffset  int64  // base offset of the batch holding maxTs
 	firstBatchTs int64  // maxTimestamp of the first batch (segment.ms), or -1
 	rollJitter   int64  // segment.jitter.ms drawn for this segment, -1 until drawn
+	reservedTo   int64  // disk blocks of the log file reserved up to here (reserve.go)
+	reserveOff   bool   // the log file's file system cannot reserve blocks
+	reserveStale bool   // opened from disk: blocks an earlier process reserved may lie past the end
 }
 
 func (s *segment) logPath() string { return fileName(s.dir, s.base, logSuffix) }
@@ -84,6 +87,7 @@ func openSegmentFiles(fs vfs.FS, dir string, base int64, create bool) (*segment,
 	s.maxTs.Store(-1)
 	if !create {
 		s.goodFrom.Store(math.MaxInt64) // trusted until scanned
+		s.reserveStale = true
 	}
 	open := fs.OpenReadWrite
 	if create {

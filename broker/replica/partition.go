@@ -181,6 +181,12 @@ func (p *Partition) advanceHighWatermark(leaderLEO int64) bool {
 // before anything is written. The records slice is modified in place (offsets,
 // leader epoch, LogAppendTime). On error nothing is written.
 func (p *Partition) Append(records []byte, acks int16) (log.AppendResult, error) {
+	return p.AppendSummed(records, acks, nil)
+}
+
+// AppendSummed is Append for records inside a buffer summed as it was read
+// (wire.Request.BlockSums): the batches' CRCs are checked from the sums.
+func (p *Partition) AppendSummed(records []byte, acks int16, sums *batch.BlockSums) (log.AppendResult, error) {
 	if p.closed.Load() {
 		return log.AppendResult{}, fmt.Errorf("replica: %s: %w", p.tp, ErrPartitionClosed)
 	}
@@ -195,7 +201,7 @@ func (p *Partition) Append(records []byte, acks int16) (log.AppendResult, error)
 	if acks == -1 && !enough {
 		return log.AppendResult{}, fmt.Errorf("replica: %s: %w", p.tp, ErrNotEnoughReplicas)
 	}
-	o := log.AppendOptions{LeaderEpoch: epoch}
+	o := log.AppendOptions{LeaderEpoch: epoch, Sums: sums}
 	if cfg.TimestampType == LogAppendTime {
 		o.LogAppendTime = p.now().UnixMilli()
 	}

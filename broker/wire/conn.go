@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-broker/weir/log/batch"
 )
 
 // Handler serves the requests of connections.
@@ -67,10 +69,17 @@ type Request struct {
 	Listener string
 
 	c        *Conn
+	sums     *batch.BlockSums // block sums of the frame, or nil
 	seq      uint64
 	reserved [3]int64 // slot, local bytes, global bytes
 	resp     *Response
 }
+
+// BlockSums returns the CRC-32C block sums of the request's frame, taken as
+// it was read, or nil when the frame was too small to be summed. A Produce
+// handler passes them on so that batches are checked without being read
+// again (batch.BlockSums).
+func (r *Request) BlockSums() *batch.BlockSums { return r.sums }
 
 // Respond queues r's response for writing in request order. It may be
 // called from any goroutine, once; later calls, and calls after the
@@ -166,6 +175,7 @@ type Conn struct {
 	cancel  context.CancelFunc
 	wakeCh  chan struct{}
 	logOnce sync.Once
+	sums    *batch.BlockSums // the read loop's, for the next frame; replaced when a handler keeps a frame
 
 	deadlineMu sync.Mutex
 	draining   bool
@@ -297,9 +307,12 @@ func (c *Conn) readLoop() {
 			return
 		}
 		var reserved [3]int64
+		if c.sums == nil {
+			c.sums = new(batch.BlockSums)
+		}
 		frame, err := readFrame(c.nc, c.cfg.MaxRequestBytes, func(n int32) error {
 			return c.reserve(&reserved, int64(n))
-		}, frames.get)
+		}, frames.get, c.sums)
 		if err != nil {
 			c.giveBack(reserved)
 			c.readFailed(err)
@@ -313,6 +326,9 @@ func (c *Conn) readLoop() {
 			return
 		}
 		r := &Request{Decoded: d, Size: len(frame) + 4, Received: time.Now(), Remote: c.nc.RemoteAddr(), Listener: c.cfg.Listener, c: c, reserved: reserved}
+		if len(frame) >= minSummedFrame {
+			r.sums = c.sums
+		}
 		c.mu.Lock()
 		if c.dead {
 			c.mu.Unlock()
@@ -327,6 +343,8 @@ func (c *Conn) readLoop() {
 		resp, err := c.serve(r)
 		if c.cfg.ReleaseFrame != nil && c.cfg.ReleaseFrame(r) {
 			frames.put(frame)
+		} else if r.sums != nil {
+			c.sums = nil // the handler may still read the frame, and r.sums with it
 		}
 		if err != nil {
 			c.closeWith(fmt.Errorf("%s v%d (correlation id %d): %w", kmsg.NameForKey(d.Key), d.Version, d.CorrelationID, err))

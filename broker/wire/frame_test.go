@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"testing"
+	"testing/iotest"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-broker/weir/log/batch"
 )
 
 // allVersions serves every key kmsg knows at every version it knows, except
@@ -239,3 +243,58 @@ func TestReadFrame(t *testing.T) {
 		})
 	}
 }
+
+// TestReadFrameSums: a large frame read in pieces of any size comes with
+// block sums that give the CRC-32C of any part of it; a small one with sums
+// describing nothing; a frame cut short with no sums left over.
+func TestReadFrameSums(t *testing.T) {
+	body := make([]byte, minSummedFrame+3*sumPiece+77)
+	for i := range body {
+		body[i] = byte(i * 7 / 3)
+	}
+	in := append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+	castagnoli := crc32.MakeTable(crc32.Castagnoli)
+	for _, r := range map[string]io.Reader{
+		"whole":      bytes.NewReader(in),
+		"half reads": iotest.HalfReader(bytes.NewReader(in)),
+		"odd pieces": &pieceReader{r: bytes.NewReader(in), n: 5000},
+	} {
+		var sums batch.BlockSums
+		got, err := readFrame(r, 1<<30, nil, func(n int) []byte { return make([]byte, n) }, &sums)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("readFrame: %v (equal %t)", err, bytes.Equal(got, body))
+		}
+		for _, part := range [][2]int{{0, len(got)}, {9, len(got) - 9}, {sumPiece - 5, 2*sumPiece + 5}, {100, 200}} {
+			crc, ok := sums.Checksum(got[part[0]:part[1]])
+			if want := crc32.Checksum(got[part[0]:part[1]], castagnoli); !ok || crc != want {
+				t.Errorf("Checksum of bytes %d-%d = %08x, %t; want %08x", part[0], part[1], crc, ok, want)
+			}
+		}
+	}
+
+	var sums batch.BlockSums
+	small := append(binary.BigEndian.AppendUint32(nil, 100), make([]byte, 100)...)
+	got, err := readFrame(bytes.NewReader(small), 1<<30, nil, func(n int) []byte { return make([]byte, n) }, &sums)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sums.Checksum(got); ok {
+		t.Error("a small frame came with sums")
+	}
+
+	sums.Reset(body)
+	if _, err := readFrame(bytes.NewReader(in[:len(in)-10]), 1<<30, nil, func(n int) []byte { return make([]byte, n) }, &sums); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated frame: err %v", err)
+	}
+	if _, ok := sums.Checksum(body); ok {
+		t.Error("a truncated frame left sums behind")
+	}
+}
+
+// pieceReader returns at most n bytes per Read.
+type pieceReader struct {
+	r io.Reader
+	n int
+}
+
+func (p *pieceReader) Read(b []byte) (int, error) { return p.r.Read(b[:min(len(b), p.n)]) }

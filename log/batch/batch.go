@@ -203,7 +203,11 @@ func Size(b []byte) (int, error) {
 // Parse validates the first batch in b (length, magic, CRC, codec, record
 // count) and returns it as a Batch together with its size. It never decodes
 // records. The returned Batch aliases b.
-func Parse(b []byte) (Batch, error) {
+func Parse(b []byte) (Batch, error) { return ParseSummed(b, nil) }
+
+// ParseSummed is Parse taking the CRC from sums when b is part of the buffer
+// they describe (BlockSums.Checksum); a nil sums reads the batch in full.
+func ParseSummed(b []byte, sums *BlockSums) (Batch, error) {
 	n, err := Size(b)
 	if err != nil {
 		return nil, err
@@ -212,19 +216,25 @@ func Parse(b []byte) (Batch, error) {
 		return nil, errorf(ReasonShort, "%d bytes, batch needs %d", len(b), n)
 	}
 	bt := Batch(b[:n])
-	return bt, bt.Validate()
+	return bt, bt.validate(sums)
 }
 
 // Validate checks the header fields and CRC of a batch whose length is already
 // known to be right.
-func (b Batch) Validate() error {
+func (b Batch) Validate() error { return b.validate(nil) }
+
+func (b Batch) validate(sums *BlockSums) error {
 	if len(b) < HeaderSize {
 		return errorf(ReasonShort, "%d bytes, header needs %d", len(b), HeaderSize)
 	}
 	if m := b[posMagic]; m != Magic {
 		return errorf(ReasonMagic, "magic %d", m)
 	}
-	if got, want := crc32.Checksum(b[posAttributes:], castagnoli), b.CRC(); got != want {
+	got, ok := sums.Checksum(b[posAttributes:])
+	if !ok {
+		got = crc32.Checksum(b[posAttributes:], castagnoli)
+	}
+	if want := b.CRC(); got != want {
 		return errorf(ReasonCRC, "stored %08x, computed %08x", want, got)
 	}
 	if c := b.Codec(); c > CodecZstd || c < CodecNone {

@@ -20,6 +20,13 @@ func (f osFile) DropCache(off, n int64) error {
 	})
 }
 
+// Preallocate implements Preallocator.
+func (f osFile) Preallocate(off, n int64) error {
+	return f.control("fallocate", func(fd int) error {
+		return unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, off, n)
+	})
+}
+
 // OpenDirect implements DirectOpener: the file read-only with O_DIRECT.
 // File systems without direct I/O (tmpfs) refuse it.
 func (OS) OpenDirect(name string) (File, error) {

@@ -102,3 +102,49 @@ func TestOSOpenDirect(t *testing.T) {
 		t.Fatal("a direct handle must be read-only")
 	}
 }
+
+// TestOSPreallocate: Preallocate reserves blocks past the end without
+// changing the size or the data, and truncating to the same size gives the
+// reservation back.
+func TestOSPreallocate(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "seg")
+	f, err := OS{}.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data := bytes.Repeat([]byte("weir"), 25)
+	if _, err := f.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	allocated := func() int64 {
+		var st unix.Stat_t
+		if err := unix.Stat(name, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512
+	}
+	const n = 8 << 20
+	if err := f.(Preallocator).Preallocate(0, n); err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, errors.ErrUnsupported) {
+			t.Skipf("file system of %s has no fallocate: %v", name, err)
+		}
+		t.Fatal(err)
+	}
+	if got := allocated(); got < n {
+		t.Fatalf("after Preallocate(0, %d): %d bytes allocated", n, got)
+	}
+	if size, err := f.Size(); err != nil || size != int64(len(data)) {
+		t.Fatalf("size after Preallocate = %d, %v; want %d", size, err, len(data))
+	}
+	if err := f.Truncate(int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	if got := allocated(); got >= n/2 {
+		t.Fatalf("after truncating to the size: %d bytes still allocated", got)
+	}
+	got := make([]byte, len(data))
+	if _, err := f.ReadAt(got, 0); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("data after Preallocate and Truncate = %q, %v", got, err)
+	}
+}

@@ -15,6 +15,12 @@ func (f osFile) StartWriteback(off, n int64) error { return nil }
 // the operating system.
 func (f osFile) DropCache(off, n int64) error { return nil }
 
+// Preallocate implements Preallocator; elsewhere the file system allocates
+// blocks as writes arrive.
+func (f osFile) Preallocate(off, n int64) error {
+	return &os.PathError{Op: "fallocate", Path: f.f.Name(), Err: errors.ErrUnsupported}
+}
+
 // OpenDirect implements DirectOpener; direct I/O is only used on Linux.
 func (OS) OpenDirect(name string) (File, error) {
 	return nil, &os.PathError{Op: "open direct", Path: name, Err: errors.ErrUnsupported}
