@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -79,6 +80,32 @@ func (b *fetchBody) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	return total, nil
+}
+
+// AppendBody implements wire.BodyAppender: the encoded parts and the
+// regions' bytes (read from the file, or the bytes the log already read)
+// appended to buf, for a small body sent in one write with its header.
+func (b *fetchBody) AppendBody(buf []byte) ([]byte, error) {
+	buf = slices.Grow(buf, int(b.n))
+	for _, p := range b.parts {
+		switch {
+		case p.region.file == nil:
+			buf = append(buf, b.buf[p.start:p.end]...)
+		case p.region.data != nil:
+			buf = append(buf, p.region.data...)
+		default:
+			at := len(buf)
+			buf = buf[:at+int(p.region.size)]
+			n, err := p.region.file.ReadAt(buf[at:], p.region.pos)
+			if n < int(p.region.size) {
+				if err == nil || errors.Is(err, io.EOF) {
+					err = errShortRegion
+				}
+				return buf[:at], fmt.Errorf("broker: read fetch region: %w", err)
+			}
+		}
+	}
+	return buf, nil
 }
 
 // errShortRegion: a segment file ended before the region did (it was

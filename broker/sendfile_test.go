@@ -111,6 +111,15 @@ func TestFetchBodyMatchesKmsg(t *testing.T) {
 		if !bytes.Equal(got.Bytes(), want) {
 			t.Fatalf("v%d encoding differs from kmsg:\n got %x\nwant %x", version, got.Bytes(), want)
 		}
+		// Appended to a write buffer (wire.BodyAppender), after what it holds.
+		prefix := []byte("header")
+		appended, err := body.AppendBody(bytes.Clone(prefix))
+		if err != nil {
+			t.Fatalf("AppendBody: %v", err)
+		}
+		if !bytes.Equal(appended, append(prefix, want...)) {
+			t.Fatalf("v%d AppendBody differs from kmsg:\n got %x\nwant %x", version, appended[len(prefix):], want)
+		}
 	})
 }
 
@@ -204,6 +213,16 @@ func TestSendfileShortFile(t *testing.T) {
 		if _, err := writeRegion(server, fileRegion{file: f, pos: 50, size: 100}, copyOnly); err == nil {
 			t.Fatalf("copyOnly=%v: no error for a region past the end of the file", copyOnly)
 		}
+	}
+}
+
+// TestAppendBodyShortFile: a region past the end of its file fails
+// AppendBody instead of appending fewer bytes than announced.
+func TestAppendBodyShortFile(t *testing.T) {
+	f := osSegment(t, make([]byte, 100))
+	body := &fetchBody{buf: []byte("head"), parts: []bodyPart{{start: 0, end: 4}, {region: fileRegion{file: f, pos: 50, size: 100}}}, n: 104}
+	if b, err := body.AppendBody(nil); err == nil {
+		t.Fatalf("no error for a region past the end of the file (%d bytes appended)", len(b))
 	}
 }
 

@@ -41,6 +41,21 @@ type Body interface {
 	Release()
 }
 
+// BodyAppender is implemented by bodies that can also copy themselves into
+// the connection's write buffer. A body of at most MaxAppendedBody bytes is
+// then sent in the same write as its header (and the other responses ready
+// with it) instead of in writes of its own: for the small answers of
+// consumers that keep up, one system call and one TCP segment instead of
+// several, each of which the client may wake up for.
+type BodyAppender interface {
+	// AppendBody appends the Len() bytes WriteTo would write to buf.
+	AppendBody(buf []byte) ([]byte, error)
+}
+
+// MaxAppendedBody is the largest body a BodyAppender is asked to append;
+// larger ones are written with WriteTo (sendfile for file regions).
+const MaxAppendedBody = 64 << 10
+
 // Response is a handler's answer to one request. Exactly one of Msg and Body
 // is set, unless None or Deferred is.
 type Response struct {
@@ -480,6 +495,10 @@ func (c *Conn) write(buf []byte, ready []*Request) ([]byte, error) {
 		case err != nil || resp.None:
 		case resp.Body != nil:
 			buf = AppendResponseHeader(buf, r.CorrelationID, flexible, resp.Body.Len())
+			if a, ok := resp.Body.(BodyAppender); ok && resp.Body.Len() <= MaxAppendedBody {
+				buf, err = a.AppendBody(buf)
+				break
+			}
 			flush()
 			if err == nil {
 				_, err = resp.Body.WriteTo(c.nc)

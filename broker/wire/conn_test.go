@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 // "none" gets no response; "fail" closes the connection.
 type testHandler struct {
 	mu     sync.Mutex
+	bodies []*testBody
 	parked []*Request
 	served atomic.Int64
 }
@@ -61,6 +62,16 @@ func (h *testHandler) Handle(r *Request) (Response, error) {
 			return Response{}, errors.New("test: handler refused")
 		case "panic":
 			panic("test: handler panic")
+		case "small body", "large body":
+			n := 100
+			if *req.Topics[0].Topic == "large body" {
+				n = MaxAppendedBody + 1
+			}
+			b := &testBody{data: bytes.Repeat([]byte{byte(n)}, n)}
+			h.mu.Lock()
+			h.bodies = append(h.bodies, b)
+			h.mu.Unlock()
+			return Response{Body: b}, nil
 		}
 	}
 	return Response{Msg: resp}, nil
@@ -83,6 +94,25 @@ func (h *testHandler) parkedCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.parked)
+}
+
+// testBody is a Body (and BodyAppender) of fixed bytes that records how it
+// was sent.
+type testBody struct {
+	data              []byte
+	appended, written atomic.Int64
+}
+
+func (b *testBody) Len() int64 { return int64(len(b.data)) }
+func (b *testBody) Release()   {}
+func (b *testBody) WriteTo(w io.Writer) (int64, error) {
+	b.written.Add(1)
+	n, err := w.Write(b.data)
+	return int64(n), err
+}
+func (b *testBody) AppendBody(buf []byte) ([]byte, error) {
+	b.appended.Add(1)
+	return append(buf, b.data...), nil
 }
 
 // logCounter counts log records at Info and above.
@@ -193,6 +223,43 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond) // polling interval, not a wait for an event
+	}
+}
+
+// TestConnSmallBodiesAppended: a body of at most MaxAppendedBody bytes that
+// can append itself goes into the write buffer with its header; a larger one
+// writes itself. The client receives both intact, in order.
+func TestConnSmallBodiesAppended(t *testing.T) {
+	s := startServer(t, ConnConfig{})
+	c := s.dial(t)
+	c.send(metadataFor("small body", 9), 1)
+	c.send(metadataFor("large body", 9), 2)
+	for _, want := range []struct {
+		corr int32
+		size int
+	}{{1, 100}, {2, MaxAppendedBody + 1}} {
+		var size [4]byte
+		if _, err := io.ReadFull(c.nc, size[:]); err != nil {
+			t.Fatal(err)
+		}
+		frame := make([]byte, binary.BigEndian.Uint32(size[:]))
+		if _, err := io.ReadFull(c.nc, frame); err != nil {
+			t.Fatal(err)
+		}
+		// Metadata v9 responses have a flexible header: correlation id, tags.
+		corr, body := int32(binary.BigEndian.Uint32(frame)), frame[5:]
+		if corr != want.corr || !bytes.Equal(body, bytes.Repeat([]byte{byte(want.size)}, want.size)) {
+			t.Fatalf("response %d: correlation id %d, %d body bytes; want %d bytes of %d", want.corr, corr, len(body), want.size, byte(want.size))
+		}
+	}
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	small, large := s.h.bodies[0], s.h.bodies[1]
+	if small.appended.Load() != 1 || small.written.Load() != 0 {
+		t.Errorf("small body: appended %d times, written %d; want appended once", small.appended.Load(), small.written.Load())
+	}
+	if large.appended.Load() != 0 || large.written.Load() != 1 {
+		t.Errorf("large body: appended %d times, written %d; want written once", large.appended.Load(), large.written.Load())
 	}
 }
 
