@@ -305,9 +305,10 @@ func TestReadBehindWindowFromMemory(t *testing.T) {
 }
 
 // TestReadAheadServesNextFetch: a consumer reading old data front to back
-// finds each fetch after the first already read ahead (one direct read per
-// fetch, the read-ahead of the next), gets the file's bytes, a truncation
-// makes the read-ahead forgotten, and every buffer is returned.
+// finds each fetch after the first already read ahead, with the fetch after
+// it being read too (one direct read per fetch in all), gets the file's
+// bytes, a truncation makes the read-aheads forgotten, and every buffer is
+// returned.
 func TestReadAheadServesNextFetch(t *testing.T) {
 	chunks := directChunks.Load()
 	p, fs := openWindowed(t, 16<<20, 64<<10, false)
@@ -330,15 +331,27 @@ func TestReadAheadServesNextFetch(t *testing.T) {
 		}
 		res.Release()
 		off = lastNext(t, want)
+		if off < 300 {
+			// Both fetches predicted next are read (or being read) ahead,
+			// the second started once the first landed.
+			deadline := time.Now().Add(5 * time.Second)
+			for p.aheadCount() < aheadDepth && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if n := p.aheadCount(); n != aheadDepth {
+				t.Fatalf("after the fetch at %d: %d fetches read ahead, want %d", off, n, aheadDepth)
+			}
+		}
 	}
-	// Each read-ahead is one direct read; only the first fetch read for itself.
-	if got := fs.directReads.Load(); got > int64(fetches)+1 {
+	// Each read-ahead is one direct read; only the first fetch read for
+	// itself, and the last ones read past the end of the consumer's reads.
+	if got := fs.directReads.Load(); got > int64(fetches)+aheadDepth {
 		t.Fatalf("%d direct reads for %d fetches", got, fetches)
 	}
 	if err := p.Truncate(100); err != nil {
 		t.Fatal(err)
 	}
-	if p.ahead != nil {
+	if len(p.ahead) != 0 {
 		t.Fatal("read-ahead kept across a truncation")
 	}
 	if got := readBatches(t, p, 0); len(got) != 50 {
@@ -411,6 +424,13 @@ func TestReadMemConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+// aheadCount returns how many read-aheads the partition holds.
+func (p *Partition) aheadCount() int {
+	p.aheadMu.Lock()
+	defer p.aheadMu.Unlock()
+	return len(p.ahead)
 }
 
 // lastNext returns the offset after the last batch in b.
