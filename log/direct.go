@@ -280,25 +280,37 @@ func (p *Partition) advanceAhead(s *segment, f vfs.File, from, want int64, gen u
 	}
 	switch {
 	case last == nil:
-		p.startAhead(s, f, from, want, gen)
+		p.startAhead(s, f, from, want, gen, nil)
 	case isDone(last):
 		p.chainAhead(last, f)
 	}
 }
 
 // chainAhead starts reading the fetch predicted after read-ahead c (which
-// has landed) if c is still the partition's last one and there is room.
+// has landed) if c is still the partition's last one and there is room
+// (startAhead checks again when it appends).
 func (p *Partition) chainAhead(c *directRead, f vfs.File) {
 	p.aheadMu.Lock()
-	last := len(p.ahead) > 0 && p.ahead[len(p.ahead)-1] == c
-	room := len(p.ahead) < aheadDepth
+	ok := p.ahead.followable(c)
 	p.aheadMu.Unlock()
-	if !last || !room {
+	if !ok {
 		return
 	}
 	if next := c.fetchEnd(c.seg.size.Load()); next > c.pos {
-		p.startAhead(c.seg, f, next, c.want, c.gen)
+		p.startAhead(c.seg, f, next, c.want, c.gen, c)
 	}
+}
+
+// readAheads are a partition's read-aheads, in file order.
+type readAheads []*directRead
+
+// followable reports whether a read-ahead may be appended after c: c is the
+// last one and there is room (with c nil: there are none).
+func (a readAheads) followable(c *directRead) bool {
+	if c == nil {
+		return len(a) == 0
+	}
+	return len(a) > 0 && len(a) < aheadDepth && a[len(a)-1] == c
 }
 
 // fetchEnd is where a fetch of c.want bytes starting at c's first batch
@@ -329,9 +341,11 @@ func isDone(c *directRead) bool {
 // startAhead starts reading the published bytes of s from from on, about
 // want bytes (what the next fetch most likely asks for: as much as the
 // last one) with an eighth to spare for a first batch larger than the
-// fetch's budget, and appends it to the partition's read-aheads (all of
-// them replaced if it does not follow the last).
-func (p *Partition) startAhead(s *segment, f vfs.File, from, want int64, gen uint64) {
+// fetch's budget, and appends it to the partition's read-aheads after
+// read-ahead after (nil: as the only one). If after is no longer the last
+// one (a fetch moved the read-aheads on meanwhile), or there is no room,
+// nothing is read.
+func (p *Partition) startAhead(s *segment, f vfs.File, from, want int64, gen uint64, after *directRead) {
 	n := min(want+want/8+vfs.DirectAlignment, s.size.Load()-from)
 	if n <= 0 || !s.acquire() {
 		return
@@ -343,7 +357,7 @@ func (p *Partition) startAhead(s *segment, f vfs.File, from, want int64, gen uin
 	}
 	c.want = want
 	p.aheadMu.Lock()
-	if gen != p.aheadGen.Load() || p.closed.Load() || len(p.ahead) >= aheadDepth {
+	if gen != p.aheadGen.Load() || p.closed.Load() || !p.ahead.followable(after) {
 		p.aheadMu.Unlock()
 		s.release()
 		close(c.done)
@@ -351,16 +365,8 @@ func (p *Partition) startAhead(s *segment, f vfs.File, from, want int64, gen uin
 		c.release()
 		return
 	}
-	var drop []*directRead
-	if n := len(p.ahead); n > 0 && (p.ahead[n-1].seg != s || p.ahead[n-1].pos >= from) {
-		drop = p.ahead
-		p.ahead = nil
-	}
 	p.ahead = append(p.ahead, c)
 	p.aheadMu.Unlock()
-	for _, old := range drop {
-		old.release()
-	}
 	go func() {
 		defer c.release()
 		defer s.release()

@@ -85,7 +85,7 @@ type Partition struct {
 	cleanMu sync.Mutex // serialises Compact (cleaner.go)
 
 	aheadMu  sync.Mutex    // guards ahead
-	ahead    []*directRead // read-aheads for a catching-up reader, in file order (direct.go)
+	ahead    readAheads    // read-aheads for a catching-up reader (direct.go)
 	aheadGen atomic.Uint64 // bumped (under aheadMu) when read-aheads may no longer match the files
 
 	flushMu       sync.Mutex // serialises background flushes of sealed segments
