@@ -120,6 +120,28 @@ func floorEntry(ix indexReader, rel uint32, limitPos int64) int64 {
 	return 0
 }
 
+// ceilEntry returns the position of the smallest entry whose relative
+// offset is >= rel and whose position is below limitPos, or -1 when there is
+// none. Its batch holds offset rel or a later one, so the batch holding rel
+// starts at or before it.
+func ceilEntry(ix indexReader, rel uint32, limitPos int64) int64 {
+	lo, hi := int64(0), ix.len() // find first entry with relOffset >= rel
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if r, _ := unpackEntry(ix.at(mid)); r < rel {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < ix.len() {
+		if _, pos := unpackEntry(ix.at(lo)); int64(pos) < limitPos {
+			return int64(pos)
+		}
+	}
+	return -1
+}
+
 // readTimeEntry reads time index entry i.
 func readTimeEntry(f vfs.File, i int64) (ts int64, rel uint32, err error) {
 	var b [timeEntrySize]byte

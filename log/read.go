@@ -1,6 +1,7 @@
 package log
 
 import (
+	"math"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -186,6 +187,37 @@ func (p *Partition) Read(offset int64, o ReadOptions) (*ReadResult, error) {
 func (p *Partition) OnOlderSegment(offset, other int64) bool {
 	l := p.segs.Load()
 	return l.find(offset) < l.find(other)
+}
+
+// HasBytes reports whether the batches from the one holding offset up to
+// maxOffset (exclusive) are known, from the offset index alone, to take at
+// least n bytes: from the start of the first index entry at or after offset
+// (no later than that batch's start) to the start of the last entry below
+// maxOffset (no later than the end of what a read up to maxOffset returns).
+// false means not known: there may be fewer bytes, or the index may be too
+// sparse to tell, and a Read tells. It never reads the log file, so a
+// delayed fetch can ask it for data behind the page cache window without
+// reading that data twice. Both offsets must lie in one segment.
+func (p *Partition) HasBytes(offset, maxOffset, n int64) bool {
+	l := p.segs.Load()
+	i := l.find(offset)
+	if i < 0 || maxOffset <= offset || l.find(maxOffset-1) != i {
+		return false
+	}
+	s := l.segs[i]
+	if !s.acquire() {
+		return false
+	}
+	defer s.release()
+	limit := s.size.Load()
+	ix, fi := s.index()
+	rel := func(o int64) uint32 { return uint32(min(max(o-s.base, 0), math.MaxUint32)) }
+	from := ceilEntry(ix, rel(offset), limit)
+	to := floorEntry(ix, rel(maxOffset-1), limit)
+	if fi != nil && fi.err != nil || from < 0 {
+		return false
+	}
+	return to-from >= n
 }
 
 // batchHeader is what a scan needs from a batch header.

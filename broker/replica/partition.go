@@ -369,6 +369,11 @@ func (p *Partition) available(offset int64, limit int, follower, committed bool)
 	if p.log.OnOlderSegment(offset, bound-1) {
 		return 1, true
 	}
+	if p.log.HasBytes(offset, bound, int64(limit)) {
+		// Known from the index: no need to read (behind the page cache
+		// window that would be a direct read the fetch's own read repeats).
+		return int64(limit), false
+	}
 	r, err := p.read(offset, limit, follower, committed)
 	if err != nil {
 		return 0, true
