@@ -1,11 +1,11 @@
 package log
 
 import (
-	"math"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 
