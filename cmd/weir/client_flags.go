@@ -104,6 +104,19 @@ func (f *clientFlags) requestContext(cmd *cobra.Command) (context.Context, conte
 	return ctx, func() { cancel(); stop() }
 }
 
+// admin runs do with an admin client and a request context
+// (requestContext), releasing both after: the frame of the admin commands.
+func (f *clientFlags) admin(cmd *cobra.Command, do func(ctx context.Context, cl *adminClient) error) error {
+	cl, err := f.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := f.requestContext(cmd)
+	defer cancel()
+	return do(ctx, cl)
+}
+
 // signalContext is the command's context, cancelled on SIGINT or SIGTERM.
 func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	ctx := cmd.Context()

@@ -56,45 +56,40 @@ func newClusterInfoCmd(cf *clientFlags) *cobra.Command {
 		Short:   "Show the cluster id, controller and brokers",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := cf.requestContext(cmd)
-			defer cancel()
-			md, err := metadata(ctx, cl, nil)
-			if err != nil {
-				return fmt.Errorf("cluster info: %w", err)
-			}
-			info := clusterInfo{ClusterID: md.ClusterID, ControllerID: md.Controller.ID, Brokers: []brokerInfo{}}
-			for _, b := range md.Brokers {
-				info.Brokers = append(info.Brokers, brokerInfo{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Controller: b.ID == md.Controller.ID})
-			}
-			slices.SortFunc(info.Brokers, func(a, b brokerInfo) int { return a.ID - b.ID })
-			for _, t := range md.Topics {
-				info.Topics++
-				info.Partitions += len(t.Partitions)
-			}
-			return render(cmd.OutOrStdout(), *format, info, func(w io.Writer, wide bool) error {
-				fmt.Fprintf(w, "CLUSTER\n=======\nID          %s\nCONTROLLER  %d\nTOPICS      %d\nPARTITIONS  %d\n\nBROKERS\n=======\n",
-					info.ClusterID, info.ControllerID, info.Topics, info.Partitions)
-				t := newTable("id", "host", "port")
-				if wide {
-					t = newTable("id", "host", "port", "rack", "controller")
+			return cf.admin(cmd, func(ctx context.Context, cl *adminClient) error {
+				md, err := metadata(ctx, cl, nil)
+				if err != nil {
+					return fmt.Errorf("cluster info: %w", err)
 				}
-				for _, b := range info.Brokers {
-					id := fmt.Sprint(b.ID)
-					if b.Controller {
-						id += "*"
-					}
+				info := clusterInfo{ClusterID: md.ClusterID, ControllerID: md.Controller.ID, Brokers: []brokerInfo{}}
+				for _, b := range md.Brokers {
+					info.Brokers = append(info.Brokers, brokerInfo{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Controller: b.ID == md.Controller.ID})
+				}
+				slices.SortFunc(info.Brokers, func(a, b brokerInfo) int { return a.ID - b.ID })
+				for _, t := range md.Topics {
+					info.Topics++
+					info.Partitions += len(t.Partitions)
+				}
+				return render(cmd.OutOrStdout(), *format, info, func(w io.Writer, wide bool) error {
+					fmt.Fprintf(w, "CLUSTER\n=======\nID          %s\nCONTROLLER  %d\nTOPICS      %d\nPARTITIONS  %d\n\nBROKERS\n=======\n",
+						info.ClusterID, info.ControllerID, info.Topics, info.Partitions)
+					t := newTable("id", "host", "port")
 					if wide {
-						t.row(b.ID, b.Host, b.Port, b.Rack, b.Controller)
-					} else {
-						t.row(id, b.Host, b.Port)
+						t = newTable("id", "host", "port", "rack", "controller")
 					}
-				}
-				return t.write(w)
+					for _, b := range info.Brokers {
+						id := fmt.Sprint(b.ID)
+						if b.Controller {
+							id += "*"
+						}
+						if wide {
+							t.row(b.ID, b.Host, b.Port, b.Rack, b.Controller)
+						} else {
+							t.row(id, b.Host, b.Port)
+						}
+					}
+					return t.write(w)
+				})
 			})
 		},
 	}

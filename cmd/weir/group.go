@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -74,51 +75,46 @@ func newGroupListCmd(cf *clientFlags) *cobra.Command {
 		Short:   "List consumer groups with their state and member count",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := cf.requestContext(cmd)
-			defer cancel()
-			resp, err := cl.ListGroups(ctx, &kafka.ListGroupsRequest{})
-			if err == nil {
-				err = kafkaErr(resp.Error)
-			}
-			if err != nil {
-				return fmt.Errorf("group list: %w", err)
-			}
-			list := []groupSummary{}
-			var ids []string
-			for _, g := range resp.Groups {
-				list = append(list, groupSummary{Group: g.GroupID, ProtocolType: g.ProtocolType, Coordinator: g.Coordinator})
-				ids = append(ids, g.GroupID)
-			}
-			slices.SortFunc(list, func(a, b groupSummary) int { return strings.Compare(a.Group, b.Group) })
-			if len(ids) > 0 {
-				gs, err := describeGroups(ctx, cl, ids)
+			return cf.admin(cmd, func(ctx context.Context, cl *adminClient) error {
+				resp, err := cl.ListGroups(ctx, &kafka.ListGroupsRequest{})
+				if err == nil {
+					err = kafkaErr(resp.Error)
+				}
 				if err != nil {
 					return fmt.Errorf("group list: %w", err)
 				}
-				for _, g := range gs {
-					if i := slices.IndexFunc(list, func(s groupSummary) bool { return s.Group == g.GroupID }); i >= 0 {
-						list[i].State, list[i].Members = g.GroupState, len(g.Members)
+				list := []groupSummary{}
+				var ids []string
+				for _, g := range resp.Groups {
+					list = append(list, groupSummary{Group: g.GroupID, ProtocolType: g.ProtocolType, Coordinator: g.Coordinator})
+					ids = append(ids, g.GroupID)
+				}
+				slices.SortFunc(list, func(a, b groupSummary) int { return strings.Compare(a.Group, b.Group) })
+				if len(ids) > 0 {
+					gs, err := describeGroups(ctx, cl, ids)
+					if err != nil {
+						return fmt.Errorf("group list: %w", err)
+					}
+					for _, g := range gs {
+						if i := slices.IndexFunc(list, func(s groupSummary) bool { return s.Group == g.GroupID }); i >= 0 {
+							list[i].State, list[i].Members = g.GroupState, len(g.Members)
+						}
 					}
 				}
-			}
-			return render(cmd.OutOrStdout(), *format, list, func(w io.Writer, wide bool) error {
-				t := newTable("group", "state", "members")
-				if wide {
-					t = newTable("group", "state", "members", "protocol-type", "coordinator")
-				}
-				for _, s := range list {
+				return render(cmd.OutOrStdout(), *format, list, func(w io.Writer, wide bool) error {
+					t := newTable("group", "state", "members")
 					if wide {
-						t.row(s.Group, s.State, s.Members, s.ProtocolType, s.Coordinator)
-					} else {
-						t.row(s.Group, s.State, s.Members)
+						t = newTable("group", "state", "members", "protocol-type", "coordinator")
 					}
-				}
-				return t.write(w)
+					for _, s := range list {
+						if wide {
+							t.row(s.Group, s.State, s.Members, s.ProtocolType, s.Coordinator)
+						} else {
+							t.row(s.Group, s.State, s.Members)
+						}
+					}
+					return t.write(w)
+				})
 			})
 		},
 	}
@@ -134,22 +130,11 @@ func newGroupDescribeCmd(cf *clientFlags) *cobra.Command {
 		Short:             "Show a group's state, members, assignments, committed offsets and lag",
 		Args:              cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := cf.requestContext(cmd)
-			defer cancel()
-			var out []groupDescription
-			for _, id := range args {
-				d, err := describeGroup(ctx, cl, id)
-				if err != nil {
-					return fmt.Errorf("group describe: %w", err)
-				}
-				out = append(out, d)
-			}
-			return renderDescriptions(cmd.OutOrStdout(), *format, out, writeGroupText)
+			return cf.admin(cmd, func(ctx context.Context, cl *adminClient) error {
+				return describeEach(cmd.OutOrStdout(), *format, "group describe", args, func(id string) (groupDescription, error) {
+					return describeGroup(ctx, cl, id)
+				}, writeGroupText)
+			})
 		},
 	}
 	format = addFormatFlag(cmd, formatText)
@@ -286,50 +271,45 @@ relative to now (-1h): the first offset at or after that time, or the end.`,
 				return usageError{errors.New("group reset-offsets: --topic is required")}
 			}
 			group := args[0]
-			cl, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := cf.requestContext(cmd)
-			defer cancel()
-			gs, err := describeGroups(ctx, cl, []string{group})
-			if err != nil {
-				return fmt.Errorf("group reset-offsets: %w", err)
-			}
-			for _, g := range gs {
-				if err := kafkaErr(kafka.Error(g.ErrorCode)); err != nil {
-					return fmt.Errorf("group reset-offsets: group %q: %w", group, err)
-				}
-				if len(g.Members) > 0 || (g.GroupState != "Empty" && g.GroupState != "Dead" && g.GroupState != "") {
-					return fmt.Errorf("group reset-offsets: %w: %q is %s with %d members; offsets can only be reset while it has none",
-						errGroupActive, group, g.GroupState, len(g.Members))
-				}
-			}
-			rows, err := planReset(ctx, cl, group, topics, partitions, spec)
-			if err != nil {
-				return fmt.Errorf("group reset-offsets: %w", err)
-			}
-			if execute {
-				if err := commitPlan(ctx, cl, group, rows); err != nil {
+			return cf.admin(cmd, func(ctx context.Context, cl *adminClient) error {
+				gs, err := describeGroups(ctx, cl, []string{group})
+				if err != nil {
 					return fmt.Errorf("group reset-offsets: %w", err)
 				}
-			}
-			err = render(cmd.OutOrStdout(), *format, rows, func(w io.Writer, _ bool) error {
-				t := newTable("group", "topic", "partition", "current-offset", "new-offset")
-				for _, r := range rows {
-					cur := "-"
-					if r.CurrentOffset >= 0 {
-						cur = fmt.Sprint(r.CurrentOffset)
+				for _, g := range gs {
+					if err := kafkaErr(kafka.Error(g.ErrorCode)); err != nil {
+						return fmt.Errorf("group reset-offsets: group %q: %w", group, err)
 					}
-					t.row(r.Group, r.Topic, r.Partition, cur, r.NewOffset)
+					if len(g.Members) > 0 || (g.GroupState != "Empty" && g.GroupState != "Dead" && g.GroupState != "") {
+						return fmt.Errorf("group reset-offsets: %w: %q is %s with %d members; offsets can only be reset while it has none",
+							errGroupActive, group, g.GroupState, len(g.Members))
+					}
 				}
-				return t.write(w)
+				rows, err := planReset(ctx, cl, group, topics, partitions, spec)
+				if err != nil {
+					return fmt.Errorf("group reset-offsets: %w", err)
+				}
+				if execute {
+					if err := commitPlan(ctx, cl, group, rows); err != nil {
+						return fmt.Errorf("group reset-offsets: %w", err)
+					}
+				}
+				err = render(cmd.OutOrStdout(), *format, rows, func(w io.Writer, _ bool) error {
+					t := newTable("group", "topic", "partition", "current-offset", "new-offset")
+					for _, r := range rows {
+						cur := "-"
+						if r.CurrentOffset >= 0 {
+							cur = fmt.Sprint(r.CurrentOffset)
+						}
+						t.row(r.Group, r.Topic, r.Partition, cur, r.NewOffset)
+					}
+					return t.write(w)
+				})
+				if err == nil && !execute {
+					fmt.Fprintln(cmd.ErrOrStderr(), "dry run: no offsets changed; add --execute to commit them")
+				}
+				return err
 			})
-			if err == nil && !execute {
-				fmt.Fprintln(cmd.ErrOrStderr(), "dry run: no offsets changed; add --execute to commit them")
-			}
-			return err
 		},
 	}
 	f := cmd.Flags()
@@ -360,28 +340,23 @@ func newGroupDeleteCmd(cf *clientFlags) *cobra.Command {
 		Short:             "Delete inactive groups and their committed offsets",
 		Args:              cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := cf.requestContext(cmd)
-			defer cancel()
-			var results []groupResult
-			for _, id := range args {
-				// One request per group: kafka-go sends a request to the
-				// coordinator of its first group only.
-				resp, err := cl.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{id}})
-				if err == nil {
-					err = kafkaErr(resp.Errors[id])
+			return cf.admin(cmd, func(ctx context.Context, cl *adminClient) error {
+				var results []groupResult
+				for _, id := range args {
+					// One request per group: kafka-go sends a request to the
+					// coordinator of its first group only.
+					resp, err := cl.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{id}})
+					if err == nil {
+						err = kafkaErr(resp.Errors[id])
+					}
+					r := groupResult{Group: id, OK: err == nil}
+					if err != nil {
+						r.Error = err.Error()
+					}
+					results = append(results, r)
 				}
-				r := groupResult{Group: id, OK: err == nil}
-				if err != nil {
-					r.Error = err.Error()
-				}
-				results = append(results, r)
-			}
-			return renderOutcomes(cmd, *format, results, "group", func(r groupResult) (string, string) { return r.Group, r.Error }, errGroupFailed)
+				return renderOutcomes(cmd, *format, results, "group", func(r groupResult) (string, string) { return r.Group, r.Error }, errGroupFailed)
+			})
 		},
 	}
 	format = addFormatFlag(cmd, formatText)

@@ -150,6 +150,20 @@ func joinInts[T ~int | ~int32](xs []T) string {
 	return strings.Join(s, ",")
 }
 
+// describeEach describes each name in turn, failing with the first error
+// (prefixed with verb), and renders the descriptions (renderDescriptions).
+func describeEach[T any](w io.Writer, f outputFormat, verb string, names []string, describe func(string) (T, error), text func(io.Writer, T, bool) error) error {
+	out := make([]T, 0, len(names))
+	for _, n := range names {
+		d, err := describe(n)
+		if err != nil {
+			return fmt.Errorf("%s: %w", verb, err)
+		}
+		out = append(out, d)
+	}
+	return renderDescriptions(w, f, out, text)
+}
+
 // renderDescriptions renders the descriptions of the named objects a
 // describe command was given: one object as itself and several as a list in
 // JSON/YAML, and in text each object's block, separated by a blank line.

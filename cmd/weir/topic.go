@@ -126,18 +126,13 @@ func newTopicDeleteCmd(cf *clientFlags) *cobra.Command {
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: completeTopics(cf),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := cf.requestContext(cmd)
-			defer cancel()
-			resp, err := cl.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: args})
-			if err != nil {
-				return fmt.Errorf("topic delete: %w", err)
-			}
-			return renderResults(cmd, *format, resultsFrom(args, resp.Errors))
+			return cf.admin(cmd, func(ctx context.Context, cl *adminClient) error {
+				resp, err := cl.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: args})
+				if err != nil {
+					return fmt.Errorf("topic delete: %w", err)
+				}
+				return renderResults(cmd, *format, resultsFrom(args, resp.Errors))
+			})
 		},
 	}
 	format = addFormatFlag(cmd, formatText)
@@ -174,44 +169,39 @@ func newTopicListCmd(cf *clientFlags) *cobra.Command {
 		Short:   "List topics",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := cf.requestContext(cmd)
-			defer cancel()
-			md, err := metadata(ctx, cl, nil)
-			if err != nil {
-				return fmt.Errorf("topic list: %w", err)
-			}
-			list := []topicSummary{}
-			for _, t := range md.Topics {
-				if t.Internal && !internal {
-					continue
+			return cf.admin(cmd, func(ctx context.Context, cl *adminClient) error {
+				md, err := metadata(ctx, cl, nil)
+				if err != nil {
+					return fmt.Errorf("topic list: %w", err)
 				}
-				s := topicSummary{Name: t.Name, Partitions: len(t.Partitions), Internal: t.Internal}
-				if len(t.Partitions) > 0 {
-					s.Replicas = len(t.Partitions[0].Replicas)
-				}
-				if err := kafkaErr(t.Error); err != nil {
-					s.Error = err.Error()
-				}
-				list = append(list, s)
-			}
-			return render(cmd.OutOrStdout(), *format, list, func(w io.Writer, wide bool) error {
-				t := newTable("name", "partitions", "replicas")
-				if wide {
-					t = newTable("name", "partitions", "replicas", "internal", "error")
-				}
-				for _, s := range list {
-					if wide {
-						t.row(s.Name, s.Partitions, s.Replicas, s.Internal, s.Error)
-					} else {
-						t.row(s.Name, s.Partitions, s.Replicas)
+				list := []topicSummary{}
+				for _, t := range md.Topics {
+					if t.Internal && !internal {
+						continue
 					}
+					s := topicSummary{Name: t.Name, Partitions: len(t.Partitions), Internal: t.Internal}
+					if len(t.Partitions) > 0 {
+						s.Replicas = len(t.Partitions[0].Replicas)
+					}
+					if err := kafkaErr(t.Error); err != nil {
+						s.Error = err.Error()
+					}
+					list = append(list, s)
 				}
-				return t.write(w)
+				return render(cmd.OutOrStdout(), *format, list, func(w io.Writer, wide bool) error {
+					t := newTable("name", "partitions", "replicas")
+					if wide {
+						t = newTable("name", "partitions", "replicas", "internal", "error")
+					}
+					for _, s := range list {
+						if wide {
+							t.row(s.Name, s.Partitions, s.Replicas, s.Internal, s.Error)
+						} else {
+							t.row(s.Name, s.Partitions, s.Replicas)
+						}
+					}
+					return t.write(w)
+				})
 			})
 		},
 	}
@@ -280,26 +270,21 @@ func newTopicAddPartitionsCmd(cf *clientFlags) *cobra.Command {
 			if num < 1 {
 				return usageError{errors.New("topic add-partitions: -n/--num must be at least 1")}
 			}
-			cl, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := cf.requestContext(cmd)
-			defer cancel()
-			req := &kafka.CreatePartitionsRequest{}
-			for _, name := range args {
-				n, err := partitionCount(ctx, cl, name)
+			return cf.admin(cmd, func(ctx context.Context, cl *adminClient) error {
+				req := &kafka.CreatePartitionsRequest{}
+				for _, name := range args {
+					n, err := partitionCount(ctx, cl, name)
+					if err != nil {
+						return fmt.Errorf("topic add-partitions: %w", err)
+					}
+					req.Topics = append(req.Topics, kafka.TopicPartitionsConfig{Name: name, Count: int32(n + num)})
+				}
+				resp, err := cl.CreatePartitions(ctx, req)
 				if err != nil {
 					return fmt.Errorf("topic add-partitions: %w", err)
 				}
-				req.Topics = append(req.Topics, kafka.TopicPartitionsConfig{Name: name, Count: int32(n + num)})
-			}
-			resp, err := cl.CreatePartitions(ctx, req)
-			if err != nil {
-				return fmt.Errorf("topic add-partitions: %w", err)
-			}
-			return renderResults(cmd, *format, resultsFrom(args, resp.Errors))
+				return renderResults(cmd, *format, resultsFrom(args, resp.Errors))
+			})
 		},
 	}
 	cmd.Flags().IntVarP(&num, "num", "n", 0, "number of partitions to add")
@@ -340,22 +325,17 @@ func newTopicAlterConfigCmd(cf *clientFlags) *cobra.Command {
 					ResourceType: kafka.ResourceTypeTopic, ResourceName: name, Configs: ops,
 				})
 			}
-			cl, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := cf.requestContext(cmd)
-			defer cancel()
-			resp, err := cl.IncrementalAlterConfigs(ctx, req)
-			if err != nil {
-				return fmt.Errorf("topic alter-config: %w", err)
-			}
-			errs := make(map[string]error, len(resp.Resources))
-			for _, r := range resp.Resources {
-				errs[r.ResourceName] = r.Error
-			}
-			return renderResults(cmd, *format, resultsFrom(args, errs))
+			return cf.admin(cmd, func(ctx context.Context, cl *adminClient) error {
+				resp, err := cl.IncrementalAlterConfigs(ctx, req)
+				if err != nil {
+					return fmt.Errorf("topic alter-config: %w", err)
+				}
+				errs := make(map[string]error, len(resp.Resources))
+				for _, r := range resp.Resources {
+					errs[r.ResourceName] = r.Error
+				}
+				return renderResults(cmd, *format, resultsFrom(args, errs))
+			})
 		},
 	}
 	cmd.Flags().StringArrayVarP(&set, "set", "s", nil, "set config key=value (repeatable)")
@@ -405,22 +385,11 @@ func newTopicDescribeCmd(cf *clientFlags) *cobra.Command {
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: completeTopics(cf),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := cf.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := cf.requestContext(cmd)
-			defer cancel()
-			var out []topicDescription
-			for _, name := range args {
-				d, err := describeTopic(ctx, cl, name)
-				if err != nil {
-					return fmt.Errorf("topic describe: %w", err)
-				}
-				out = append(out, d)
-			}
-			return renderDescriptions(cmd.OutOrStdout(), *format, out, writeTopicText)
+			return cf.admin(cmd, func(ctx context.Context, cl *adminClient) error {
+				return describeEach(cmd.OutOrStdout(), *format, "topic describe", args, func(name string) (topicDescription, error) {
+					return describeTopic(ctx, cl, name)
+				}, writeTopicText)
+			})
 		},
 	}
 	format = addFormatFlag(cmd, formatText)
