@@ -53,7 +53,7 @@ func killChild(dir string) {
 // go past the cache. With segments of 2 MiB the child reserves blocks ahead
 // of its appends (reserve.go), which the kill leaves behind.
 func TestKill9(t *testing.T) {
-	for _, c := range []struct{ window, segment int64 }{{0, 64 << 10}, {128 << 10, 64 << 10}, {0, 2 << 20}} {
+	for _, c := range []struct{ window, segment int64 }{{0, 64 << 10}, {128 << 10, 64 << 10}, {0, 2 << 20}, {128 << 10, 2 << 20}} {
 		t.Run(fmt.Sprintf("window=%d,segment=%d", c.window, c.segment), func(t *testing.T) { testKill9(t, c.window, c.segment) })
 	}
 }
