@@ -4,11 +4,16 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/weir-broker/weir/log/vfs"
 )
+
+// epoch is a clock stopped at the tests' small timestamps, so that
+// segment.ms never rolls a segment and rolls come from segment.bytes.
+func epoch() time.Time { return time.UnixMilli(0) }
 
 // allocated returns the bytes the file system holds for each segment log
 // file of dir, and each file's size, in base-offset order.
@@ -47,7 +52,7 @@ func TestReserveAhead(t *testing.T) {
 	cfg.SegmentBytes = 8 << 20
 	open := func() *Partition {
 		t.Helper()
-		p, err := Open(dir, cfg, Options{FS: vfs.OS{}})
+		p, err := Open(dir, cfg, Options{FS: vfs.OS{}, Now: epoch})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,5 +103,53 @@ func TestReserveAhead(t *testing.T) {
 	closeT(t, p)
 	if alloc, size = allocated(t, dir); alloc[1] > size[1]+64<<10 {
 		t.Errorf("after a clean close: %d bytes allocated for %d", alloc[1], size[1])
+	}
+}
+
+// TestReserveAcrossTruncate: a truncation of the active segment gives back
+// the reservation past the cut, appends after it reserve again, and every
+// batch reads back.
+func TestReserveAcrossTruncate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "t-0")
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 8 << 20
+	p, err := Open(dir, cfg, Options{FS: vfs.OS{}, Now: epoch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeT(t, p)
+	if err := p.segs.Load().active().log.(vfs.Preallocator).Preallocate(0, 4096); err != nil {
+		t.Skipf("the file system of %s cannot reserve blocks: %v", dir, err)
+	}
+	for i := range 100 {
+		appendT(t, p, testBatch(2, int64(i), 1000, byte(i)), AppendOptions{})
+	}
+	if err := p.Truncate(100); err != nil { // 50 batches of 2
+		t.Fatal(err)
+	}
+	alloc, size := allocated(t, dir)
+	if alloc[0] > size[0]+64<<10 {
+		t.Errorf("after truncating to %d bytes: %d allocated", size[0], alloc[0])
+	}
+	for i := range 50 {
+		appendT(t, p, testBatch(2, int64(i), 1000, byte(100+i)), AppendOptions{})
+	}
+	alloc, size = allocated(t, dir)
+	if alloc[0] < size[0]+reserveAhead/2 {
+		t.Errorf("after appending again: %d bytes allocated for %d, want a reservation ahead", alloc[0], size[0])
+	}
+	got := readBatches(t, p, 0)
+	if len(got) != 100 {
+		t.Fatalf("read back %d batches, want 100", len(got))
+	}
+	for i, bt := range got {
+		want := byte(i)
+		if i >= 50 {
+			want = byte(100 + i - 50)
+		}
+		it, err := bt.Records(1 << 20)
+		if err != nil || !it.Next() || it.Record().Value[0] != want {
+			t.Fatalf("batch %d: %v; want its first value to be of byte %d", i, err, want)
+		}
 	}
 }
