@@ -149,6 +149,9 @@ func (p *Partition) readMem(l *segList, i int, offset, maxOff, budget int64, gen
 		return 0, 0, nil, false
 	}
 	for _, a := range p.takeAhead(s, gen) {
+		if a == nil {
+			break
+		}
 		if c != nil {
 			a.release()
 			continue
@@ -232,18 +235,20 @@ const aheadDepth = 2
 
 // takeAhead returns, each with a reference, the partition's read-aheads if
 // they are of segment s and were started since the last truncation, in
-// file order.
-func (p *Partition) takeAhead(s *segment, gen uint64) []*directRead {
+// file order (nil after the last; an array, so the fetch path allocates
+// nothing for it).
+func (p *Partition) takeAhead(s *segment, gen uint64) (out [aheadDepth]*directRead) {
 	p.aheadMu.Lock()
 	defer p.aheadMu.Unlock()
-	if len(p.ahead) == 0 || p.ahead[0].seg != s || gen != p.aheadGen.Load() {
-		return nil
+	if gen != p.aheadGen.Load() {
+		return out
 	}
-	out := make([]*directRead, 0, len(p.ahead))
+	n := 0
 	for _, c := range p.ahead {
 		if c.seg == s && c.gen == gen {
 			c.refs.Add(1)
-			out = append(out, c)
+			out[n] = c
+			n++
 		}
 	}
 	return out
