@@ -236,7 +236,7 @@ func (p *Partition) shouldRoll(s *segment, n int64, nb int, first, last, maxTs i
 // active segment, indexes them and publishes the new end.
 func (p *Partition) writeBatches(s *segment, b []byte) error {
 	pos := s.size.Load()
-	p.reserve(s, pos+int64(len(b)))
+	p.reserve(s, pos+int64(len(b)), int64(len(b)))
 	if _, err := s.log.WriteAt(b, pos); err != nil {
 		if terr := s.log.Truncate(pos); terr != nil {
 			return p.fail(fmt.Errorf("log: append to %s failed (%w) and could not be undone: %v", s.logPath(), err, terr))

@@ -18,6 +18,7 @@ const (
 	killEnv        = "WEIR_LOG_KILL_DIR"
 	killWindowEnv  = "WEIR_LOG_KILL_WINDOW"  // the child's Options.PageCacheWindow
 	killSegmentEnv = "WEIR_LOG_KILL_SEGMENT" // the child's segment.bytes
+	killValueEnv   = "WEIR_LOG_KILL_VALUE"   // the child's record value size
 )
 
 // killChild is TestKill9's child process (TestMain runs it when killEnv is
@@ -27,13 +28,14 @@ func killChild(dir string) {
 	cfg := smallConfig()
 	cfg.SegmentBytes, _ = strconv.ParseInt(os.Getenv(killSegmentEnv), 10, 64)
 	window, _ := strconv.ParseInt(os.Getenv(killWindowEnv), 10, 64)
+	value, _ := strconv.Atoi(os.Getenv(killValueEnv))
 	p, err := Open(dir, cfg, Options{PageCacheWindow: window})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
 	for i := range 200_000 {
-		if _, err := p.Append(testBatch(2, time.Now().UnixMilli(), 100, byte(i)), AppendOptions{LeaderEpoch: 1}); err != nil {
+		if _, err := p.Append(testBatch(2, time.Now().UnixMilli(), value, byte(i)), AppendOptions{LeaderEpoch: 1}); err != nil {
 			fmt.Println("error", err)
 			os.Exit(1)
 		}
@@ -50,18 +52,32 @@ func killChild(dir string) {
 // is there (the page cache survives a process kill), recovery was unclean,
 // and the log takes appends again. With a page cache window the child
 // writes back and drops older data as it goes, and reads after the restart
-// go past the cache. With segments of 2 MiB the child reserves blocks ahead
-// of its appends (reserve.go), which the kill leaves behind.
+// go past the cache. With segments of 2 MiB and 80 KiB appends the child
+// reserves blocks ahead of its appends (reserve.go), which the kill leaves
+// behind.
 func TestKill9(t *testing.T) {
-	for _, c := range []struct{ window, segment int64 }{{0, 64 << 10}, {128 << 10, 64 << 10}, {0, 2 << 20}, {128 << 10, 2 << 20}} {
-		t.Run(fmt.Sprintf("window=%d,segment=%d", c.window, c.segment), func(t *testing.T) { testKill9(t, c.window, c.segment) })
+	for _, c := range []killCase{
+		{window: 0, segment: 64 << 10, value: 100, acks: 5000},
+		{window: 128 << 10, segment: 64 << 10, value: 100, acks: 5000},
+		{window: 0, segment: 2 << 20, value: 40 << 10, acks: 300},
+		{window: 128 << 10, segment: 2 << 20, value: 40 << 10, acks: 300},
+	} {
+		t.Run(fmt.Sprintf("window=%d,segment=%d,value=%d", c.window, c.segment, c.value), func(t *testing.T) { testKill9(t, c) })
 	}
 }
 
-func testKill9(t *testing.T, window, segment int64) {
+// killCase is one way to run TestKill9: the child's page cache window,
+// segment.bytes and record value size (two records per append), and how
+// many acknowledged appends the parent waits for before the kill.
+type killCase struct {
+	window, segment int64
+	value, acks     int
+}
+
+func testKill9(t *testing.T, c killCase) {
 	dir := filepath.Join(t.TempDir(), "t-0")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), killEnv+"="+dir, fmt.Sprintf("%s=%d", killWindowEnv, window), fmt.Sprintf("%s=%d", killSegmentEnv, segment))
+	cmd.Env = append(os.Environ(), killEnv+"="+dir, fmt.Sprintf("%s=%d", killWindowEnv, c.window), fmt.Sprintf("%s=%d", killSegmentEnv, c.segment), fmt.Sprintf("%s=%d", killValueEnv, c.value))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +90,7 @@ func testKill9(t *testing.T, window, segment int64) {
 	acked := 0
 	sc := bufio.NewScanner(out)
 	deadline := time.Now().Add(30 * time.Second)
-	for acked < 5000 && sc.Scan() {
+	for acked < c.acks && sc.Scan() {
 		line := sc.Text()
 		if n, ok := strings.CutPrefix(line, "acked "); ok {
 			acked, _ = strconv.Atoi(n)
@@ -93,8 +109,8 @@ func testKill9(t *testing.T, window, segment int64) {
 		t.Fatal("child acknowledged nothing")
 	}
 	cfg := smallConfig()
-	cfg.SegmentBytes = segment
-	p, err := Open(dir, cfg, Options{FS: vfs.OS{}, PageCacheWindow: window})
+	cfg.SegmentBytes = c.segment
+	p, err := Open(dir, cfg, Options{FS: vfs.OS{}, PageCacheWindow: c.window})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,22 +13,34 @@ import "github.com/weir-broker/weir/log/vfs"
 // After a crash the reservation past the end stays until the segment is
 // sealed, the partition closed or the segment deleted; it holds no data and
 // is never read.
+//
+// Only bulk appends reserve, and ahead by a few of themselves: the disk space
+// held past the data is at most reserveAhead per partition, and nothing for
+// partitions that take small appends (a broker with thousands of quiet
+// partitions does not hold gigabytes of reservations; such appends dirty
+// few pages, so the bookkeeping saved would be small).
 
-// reserveAhead is how far past an append the active segment's blocks are
-// reserved: a few appends of the largest batches, so that reserving costs
-// one system call per few MiB written.
+// reserveAhead is the most an append reserves past itself: a few appends of
+// the largest batches, so that reserving costs one system call per few MiB
+// written.
 const reserveAhead = 4 << 20
+
+// minReserveAppend is the smallest append that reserves; it reserves four
+// times its size ahead, up to reserveAhead.
+const minReserveAppend = 64 << 10
 
 // minReserveSegment is the smallest segment.bytes for which blocks are
 // reserved at all: smaller segments roll before a reservation pays.
 const minReserveSegment = 1 << 20
 
-// reserve makes sure the blocks of s's log file up to end are reserved,
-// reserving up to reserveAhead more (never past segment.bytes, unless end
-// already is). A file system that cannot reserve (or has no room to: the
-// write then reports it) is left to allocate as it writes. Writer only.
-func (p *Partition) reserve(s *segment, end int64) {
-	if end <= s.reservedTo || s.reserveOff || p.cfg.SegmentBytes < minReserveSegment {
+// reserve makes sure the blocks of s's log file for an append of n bytes
+// ending at end are reserved, reserving up to 4n (at most reserveAhead)
+// more, never past segment.bytes unless end already is. Appends under
+// minReserveAppend reserve nothing. A file system that cannot reserve (or
+// has no room to: the write then reports it) is left to allocate as it
+// writes. Writer only.
+func (p *Partition) reserve(s *segment, end, n int64) {
+	if end <= s.reservedTo || n < minReserveAppend || s.reserveOff || p.cfg.SegmentBytes < minReserveSegment {
 		return
 	}
 	pa, ok := s.log.(vfs.Preallocator)
@@ -37,7 +49,7 @@ func (p *Partition) reserve(s *segment, end int64) {
 		return
 	}
 	from := max(s.reservedTo, s.size.Load())
-	to := max(end, min(end+reserveAhead, p.cfg.SegmentBytes))
+	to := max(end, min(end+min(4*n, reserveAhead), p.cfg.SegmentBytes))
 	if err := pa.Preallocate(from, to-from); err != nil {
 		s.reserveOff = true
 		return

@@ -59,23 +59,28 @@ func TestReserveAhead(t *testing.T) {
 		return p
 	}
 	p := open()
-	b := testBatch(10, 1, 1000, 'a') // about 10 KiB
-	appendT(t, p, b, AppendOptions{})
+	small := testBatch(10, 1, 1000, 'a') // about 10 KiB: reserves nothing
+	appendT(t, p, small, AppendOptions{})
 	alloc, size := allocated(t, dir)
-	if len(alloc) != 1 || size[0] != int64(len(b)) {
-		t.Fatalf("after one append: sizes %v, want [%d]", size, len(b))
+	if len(alloc) != 1 || size[0] != int64(len(small)) {
+		t.Fatalf("after one append: sizes %v, want [%d]", size, len(small))
 	}
-	if alloc[0] < reserveAhead {
-		t.Fatalf("after one append: %d bytes allocated for %d, want a reservation of %d ahead", alloc[0], size[0], reserveAhead)
+	if alloc[0] > size[0]+64<<10 {
+		t.Fatalf("after a small append: %d bytes allocated for %d, want no reservation", alloc[0], size[0])
+	}
+	big := testBatch(1000, 1, 1000, 'b') // about 1 MiB: reserves 4 MiB ahead
+	appendT(t, p, big, AppendOptions{})
+	if alloc, size = allocated(t, dir); alloc[0] < size[0]+3<<20 {
+		t.Fatalf("after a 1 MiB append: %d bytes allocated for %d, want about 4 MiB reserved ahead", alloc[0], size[0])
 	}
 	for p.segs.Load().active().base == 0 {
-		appendT(t, p, testBatch(100, 1, 1000, 'b'), AppendOptions{})
+		appendT(t, p, testBatch(100, 1, 1000, 'c'), AppendOptions{}) // 100 KiB: 400 KiB ahead
 	}
 	alloc, size = allocated(t, dir)
 	if alloc[0] > size[0]+64<<10 {
 		t.Errorf("sealed segment: %d bytes allocated for %d", alloc[0], size[0])
 	}
-	if alloc[1] < size[1]+reserveAhead/2 {
+	if alloc[1] < size[1]+300<<10 {
 		t.Errorf("new active segment: %d bytes allocated for %d, want a reservation ahead", alloc[1], size[1])
 	}
 	closeT(t, p)
@@ -112,7 +117,7 @@ func TestReserveAhead(t *testing.T) {
 func TestReserveAcrossTruncate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "t-0")
 	cfg := DefaultConfig()
-	cfg.SegmentBytes = 8 << 20
+	cfg.SegmentBytes = 64 << 20
 	p, err := Open(dir, cfg, Options{FS: vfs.OS{}, Now: epoch})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +127,7 @@ func TestReserveAcrossTruncate(t *testing.T) {
 		t.Skipf("the file system of %s cannot reserve blocks: %v", dir, err)
 	}
 	for i := range 100 {
-		appendT(t, p, testBatch(2, int64(i), 1000, byte(i)), AppendOptions{})
+		appendT(t, p, testBatch(2, int64(i), 40<<10, byte(i)), AppendOptions{})
 	}
 	if err := p.Truncate(100); err != nil { // 50 batches of 2
 		t.Fatal(err)
@@ -131,16 +136,18 @@ func TestReserveAcrossTruncate(t *testing.T) {
 	if alloc[0] > size[0]+64<<10 {
 		t.Errorf("after truncating to %d bytes: %d allocated", size[0], alloc[0])
 	}
-	for i := range 50 {
-		appendT(t, p, testBatch(2, int64(i), 1000, byte(100+i)), AppendOptions{})
+	// 51 appends: the 51st starts a reservation of four appends ahead (the
+	// ones before it used up those the earlier ones made).
+	for i := range 51 {
+		appendT(t, p, testBatch(2, int64(i), 40<<10, byte(100+i)), AppendOptions{})
 	}
 	alloc, size = allocated(t, dir)
-	if alloc[0] < size[0]+reserveAhead/2 {
+	if alloc[0] < size[0]+200<<10 {
 		t.Errorf("after appending again: %d bytes allocated for %d, want a reservation ahead", alloc[0], size[0])
 	}
 	got := readBatches(t, p, 0)
-	if len(got) != 100 {
-		t.Fatalf("read back %d batches, want 100", len(got))
+	if len(got) != 101 {
+		t.Fatalf("read back %d batches, want 101", len(got))
 	}
 	for i, bt := range got {
 		want := byte(i)
