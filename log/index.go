@@ -101,16 +101,7 @@ func (fi *fileIndex) at(i int64) uint64 {
 // batch that starts at the position, so scanning from that position finds the
 // batch that contains any offset > rel.
 func floorEntry(ix indexReader, rel uint32, limitPos int64) int64 {
-	lo, hi := int64(0), ix.len() // find first entry with relOffset > rel
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		r, _ := unpackEntry(ix.at(mid))
-		if r <= rel {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
+	lo := firstAbove(ix, int64(rel))
 	for i := lo - 1; i >= 0; i-- {
 		_, pos := unpackEntry(ix.at(i))
 		if int64(pos) < limitPos {
@@ -120,20 +111,27 @@ func floorEntry(ix indexReader, rel uint32, limitPos int64) int64 {
 	return 0
 }
 
-// ceilEntry returns the position of the smallest entry whose relative
-// offset is >= rel and whose position is below limitPos, or -1 when there is
-// none. Its batch holds offset rel or a later one, so the batch holding rel
-// starts at or before it.
-func ceilEntry(ix indexReader, rel uint32, limitPos int64) int64 {
-	lo, hi := int64(0), ix.len() // find first entry with relOffset >= rel
+// firstAbove returns the index of the first entry whose relative offset is
+// above rel (ix.len() if none); rel may be -1.
+func firstAbove(ix indexReader, rel int64) int64 {
+	lo, hi := int64(0), ix.len()
 	for lo < hi {
 		mid := lo + (hi-lo)/2
-		if r, _ := unpackEntry(ix.at(mid)); r < rel {
+		if r, _ := unpackEntry(ix.at(mid)); int64(r) <= rel {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
+	return lo
+}
+
+// ceilEntry returns the position of the smallest entry whose relative
+// offset is >= rel and whose position is below limitPos, or -1 when there is
+// none. Its batch holds offset rel or a later one, so the batch holding rel
+// starts at or before it.
+func ceilEntry(ix indexReader, rel uint32, limitPos int64) int64 {
+	lo := firstAbove(ix, int64(rel)-1)
 	if lo < ix.len() {
 		if _, pos := unpackEntry(ix.at(lo)); int64(pos) < limitPos {
 			return int64(pos)

@@ -68,8 +68,8 @@ var verifyBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
-// WriteTo copies the regions' bytes to w. It is the copy path for writers that cannot take a file
-// region (tests, TLS connections).
+// WriteTo copies the regions' bytes to w. It is the copy path for writers
+// that cannot take a file region (tests, TLS connections).
 func (r *ReadResult) WriteTo(w io.Writer) (int64, error) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
@@ -482,5 +482,3 @@ func jumpEntry(ix indexReader, maxPos, maxRel int64) (int64, uint32) {
 	rel, p := unpackEntry(ix.at(lo - 1))
 	return int64(p), rel
 }
-
-var DebugMiss, DebugHit, DebugNotReady, DebugShort atomic.Int64

@@ -341,7 +341,7 @@ func (c *Conn) readLoop() {
 			return
 		}
 		r := &Request{Decoded: d, Size: len(frame) + 4, Received: time.Now(), Remote: c.nc.RemoteAddr(), Listener: c.cfg.Listener, c: c, reserved: reserved}
-		if len(frame) >= minSummedFrame {
+		if summedFrame(len(frame)) {
 			r.sums = c.sums
 		}
 		c.mu.Lock()

@@ -63,9 +63,13 @@ const (
 	sumPiece       = 256 << 10
 )
 
+// summedFrame reports whether a frame of n bytes is read in pieces and
+// summed.
+func summedFrame(n int) bool { return n >= minSummedFrame }
+
 // readFrame is ReadFrame with the body's buffer from alloc. A non-nil sums
-// is reset to describe the body, summed as it arrives when the body is at
-// least minSummedFrame bytes, and to describe nothing otherwise.
+// is reset to describe the body, summed as it arrives when summedFrame, and
+// to describe nothing otherwise.
 func readFrame(r io.Reader, max int32, reserve func(n int32) error, alloc func(n int) []byte, sums *batch.BlockSums) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
@@ -84,7 +88,7 @@ func readFrame(r io.Reader, max int32, reserve func(n int32) error, alloc func(n
 		}
 	}
 	body := alloc(int(n))
-	if sums == nil || n < minSummedFrame {
+	if sums == nil || !summedFrame(int(n)) {
 		if sums != nil {
 			sums.Reset(nil)
 		}
