@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -192,10 +194,12 @@ func TestProduceIdempotentRetries(t *testing.T) {
 	}
 }
 
-// TestProduceErrors checks the per-partition errors of bad produces, and
-// that none of them changes the log.
+// TestProduceErrors checks the per-partition errors of bad produces, that
+// none of them changes the log, and that bad bytes (and only they) are
+// logged, in one line.
 func TestProduceErrors(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.AutoCreateTopics = false })
+	logs := &lineLog{}
+	s := startServer(t, func(c *Config) { c.AutoCreateTopics = false; c.Logger = slog.New(logs) })
 	c := dialRaw(t, s)
 	createTopicRaw(t, c, "errs", 1, map[string]string{"max.message.bytes": "200"})
 	corrupt := nowBatch("c", 2, batch.Options{})
@@ -225,9 +229,17 @@ func TestProduceErrors(t *testing.T) {
 	createTopicRaw(t, c, "isr", 1, map[string]string{"min.insync.replicas": "2"})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			lines := logs.count()
 			got := produceRaw(t, c, tc.version, tc.acks, tc.topic, tc.partition, tc.records)
 			if got.ErrorCode != tc.want.Code {
 				t.Fatalf("error %v, want %v", kerr.ErrorForCode(got.ErrorCode), tc.want)
+			}
+			var want []string
+			if tc.want == kerr.CorruptMessage || tc.want == kerr.InvalidRecord {
+				want = []string{"produce rejected"}
+			}
+			if got := logs.since(lines); !slices.Equal(got, want) {
+				t.Fatalf("logged %q, want %q", got, want)
 			}
 			if got.BaseOffset != -1 {
 				t.Fatalf("base offset %d on error", got.BaseOffset)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"log/slog"
 	"net"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,4 +119,35 @@ func (c *rawConn) expectClosed() {
 	if err == nil {
 		c.t.Fatal("connection still open, want it closed")
 	}
+}
+
+// lineLog is a slog handler that keeps the message of each record at Info
+// and above (what a server logs by default), for tests that count lines.
+type lineLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *lineLog) Enabled(_ context.Context, level slog.Level) bool { return level >= slog.LevelInfo }
+func (l *lineLog) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs = append(l.msgs, r.Message)
+	return nil
+}
+func (l *lineLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *lineLog) WithGroup(string) slog.Handler      { return l }
+
+// since returns the messages logged after the first n.
+func (l *lineLog) since(n int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.msgs[n:])
+}
+
+// count returns how many records have been logged.
+func (l *lineLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.msgs)
 }

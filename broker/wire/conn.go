@@ -260,10 +260,16 @@ func (c *Conn) wake() {
 	}
 }
 
-// closeWith logs why the connection closes (once) and closes it.
+// closeWith logs why the connection closes (once, in one record) and closes
+// it. A handler panic is logged at error level with its stack.
 func (c *Conn) closeWith(err error) {
 	c.logOnce.Do(func() {
-		c.cfg.Logger.Info("closing connection", "remote", c.nc.RemoteAddr().String(), "err", err)
+		level, attrs := slog.LevelInfo, []any{"remote", c.nc.RemoteAddr().String(), "err", err}
+		var hp *handlerPanic
+		if errors.As(err, &hp) {
+			level, attrs = slog.LevelError, append(attrs, "stack", string(hp.stack))
+		}
+		c.cfg.Logger.Log(context.Background(), level, "closing connection", attrs...)
 		if c.cfg.OnError != nil {
 			c.cfg.OnError(err)
 		}
@@ -372,16 +378,23 @@ func (c *Conn) readLoop() {
 }
 
 // serve runs the handler; a handler panic is a bug, but it closes only this
-// connection.
+// connection (closeWith logs it with its stack).
 func (c *Conn) serve(r *Request) (resp Response, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.cfg.Logger.Error("handler panic", "key", r.Key, "version", r.Version, "panic", p, "stack", string(debug.Stack()))
-			err = fmt.Errorf("wire: handler panic: %v", p)
+			err = &handlerPanic{value: p, stack: debug.Stack()}
 		}
 	}()
 	return c.h.Handle(r)
 }
+
+// handlerPanic is a recovered handler panic and where it happened.
+type handlerPanic struct {
+	value any
+	stack []byte
+}
+
+func (p *handlerPanic) Error() string { return fmt.Sprintf("wire: handler panic: %v", p.value) }
 
 func (c *Conn) giveBack(reserved [3]int64) {
 	c.cfg.Shared.Release(reserved[2])
