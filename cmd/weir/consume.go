@@ -18,6 +18,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 )
 
 // consumeFields are the record fields --fields may select, in output order.
@@ -53,6 +54,7 @@ group assigns it from the group's committed offsets (-o start or end applies
 where nothing is committed), and commits each record after printing it.`,
 		Example: `  weir consume orders -o start --exit-at-end
   weir consume orders -o -10 -n 10 --format json
+  weir consume orders -e --format yaml
   weir consume orders -p 0 -o @-15m --fields partition,offset,key,value
   weir consume orders -g billing -n 100`,
 		Args: cobra.ExactArgs(1),
@@ -65,12 +67,12 @@ where nothing is committed), and commits each record after printing it.`,
 	f.IntVarP(&fl.num, "num", "n", 0, "stop after COUNT records (0: no limit)")
 	f.BoolVarP(&fl.exitAtEnd, "exit-at-end", "e", false, "stop at the high watermark each partition had at start")
 	f.IntSliceVarP(&fl.partitions, "partition", "p", nil, "consume only these partitions (repeatable or comma-separated)")
-	f.StringVar(&fl.format, "format", "text", "output format: text (tab-separated fields), wide (text with every field) or json (one object per line)")
-	f.StringSliceVar(&fl.fields, "fields", nil, "fields to print: "+strings.Join(consumeFields, ",")+" (default: value for text, all for wide and json)")
+	f.StringVar(&fl.format, "format", "text", "output format: text (tab-separated fields), wide (text with every field), json (one object per line) or yaml (one document per record, each opened by ---)")
+	f.StringSliceVar(&fl.fields, "fields", nil, "fields to print: "+strings.Join(consumeFields, ",")+" (default: value for text, all for wide, json and yaml)")
 	f.StringVar(&fl.encoding, "encoding", "text", "how keys, values and header values are printed: text, base64 or hex")
 	f.DurationVar(&fl.maxWait, "fetch-max-wait", 500*time.Millisecond, "longest a fetch waits for new records")
 	f.StringVarP(&fl.group, "group", "g", "", "consume as a member of this consumer group, committing after printing")
-	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"text", "wide", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"text", "wide", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("encoding", cobra.FixedCompletions([]string{"text", "base64", "hex"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fields", cobra.FixedCompletions(consumeFields, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -135,39 +137,44 @@ func (s startSpec) resolve(o partitionOffsets, byTime int64) int64 {
 	return min(max(off, o.start), o.end)
 }
 
-// recordOut is the JSON shape of one consumed record.
+// recordOut is the JSON and YAML shape of one consumed record; both formats
+// use the same field names.
 type recordOut struct {
-	Topic     string      `json:"topic,omitempty"`
-	Partition *int        `json:"partition,omitempty"`
-	Offset    *int64      `json:"offset,omitempty"`
-	Timestamp string      `json:"timestamp,omitempty"`
-	Key       *string     `json:"key,omitempty"`
-	Headers   []headerOut `json:"headers,omitempty"`
-	Value     *string     `json:"value,omitempty"`
+	Topic     string      `json:"topic,omitempty" yaml:"topic,omitempty"`
+	Partition *int        `json:"partition,omitempty" yaml:"partition,omitempty"`
+	Offset    *int64      `json:"offset,omitempty" yaml:"offset,omitempty"`
+	Timestamp string      `json:"timestamp,omitempty" yaml:"timestamp,omitempty"`
+	Key       *string     `json:"key,omitempty" yaml:"key,omitempty"`
+	Headers   []headerOut `json:"headers,omitempty" yaml:"headers,omitempty"`
+	Value     *string     `json:"value,omitempty" yaml:"value,omitempty"`
 	// Null lists the selected fields whose value is null (key or value),
 	// since omitempty cannot tell null from unselected.
-	Null []string `json:"null,omitempty"`
+	Null []string `json:"null,omitempty" yaml:"null,omitempty"`
 }
 
-// headerOut is one record header in JSON output.
+// headerOut is one record header in JSON and YAML output.
 type headerOut struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
+	Key   string `json:"key" yaml:"key"`
+	Value string `json:"value" yaml:"value"`
 }
 
-// recordWriter formats records for stdout.
+// recordWriter formats records for stdout. It is not safe for concurrent
+// use.
 type recordWriter struct {
 	w      io.Writer
-	json   bool
+	format string // text, wide, json or yaml
 	fields []string
-	enc    *json.Encoder
+	enc    *json.Encoder // json only
 	// enc64 renders keys, values and header values (--encoding): as text,
 	// or base64 or hex for binary data that JSON would otherwise mangle.
 	enc64 func([]byte) string
 }
 
+// newRecordWriter returns a writer of records to w in format (text, wide,
+// json or yaml) with the selected fields (nil: the format's default) and
+// the --encoding of keys, values and header values.
 func newRecordWriter(w io.Writer, format string, fields []string, encoding string) (*recordWriter, error) {
-	rw := &recordWriter{w: w}
+	rw := &recordWriter{w: w, format: format}
 	switch encoding {
 	case "text", "":
 		rw.enc64 = func(b []byte) string { return string(b) }
@@ -187,14 +194,15 @@ func newRecordWriter(w io.Writer, format string, fields []string, encoding strin
 		if len(fields) == 0 {
 			fields = consumeFields
 		}
-	case "json":
-		rw.json = true
-		rw.enc = json.NewEncoder(w)
+	case "json", "yaml":
+		if format == "json" {
+			rw.enc = json.NewEncoder(w)
+		}
 		if len(fields) == 0 {
 			fields = consumeFields
 		}
 	default:
-		return nil, usageError{fmt.Errorf("--format %q: want text, wide or json", format)}
+		return nil, usageError{fmt.Errorf("--format %q: want text, wide, json or yaml", format)}
 	}
 	for _, f := range fields {
 		if !slices.Contains(consumeFields, f) {
@@ -205,9 +213,16 @@ func newRecordWriter(w io.Writer, format string, fields []string, encoding strin
 	return rw, nil
 }
 
+// write prints one record.
 func (rw *recordWriter) write(m kafka.Message) error {
-	if rw.json {
-		return rw.writeJSON(m)
+	switch rw.format {
+	case "json":
+		if err := rw.enc.Encode(rw.record(m)); err != nil {
+			return fmt.Errorf("consume: write output: %w", err)
+		}
+		return nil
+	case "yaml":
+		return rw.writeYAML(rw.record(m))
 	}
 	cells := make([]string, len(rw.fields))
 	for i, f := range rw.fields {
@@ -238,7 +253,8 @@ func (rw *recordWriter) write(m kafka.Message) error {
 	return nil
 }
 
-func (rw *recordWriter) writeJSON(m kafka.Message) error {
+// record builds the JSON/YAML shape of m with the selected fields.
+func (rw *recordWriter) record(m kafka.Message) recordOut {
 	var r recordOut
 	for _, f := range rw.fields {
 		switch f {
@@ -271,7 +287,21 @@ func (rw *recordWriter) writeJSON(m kafka.Message) error {
 			}
 		}
 	}
-	if err := rw.enc.Encode(r); err != nil {
+	return r
+}
+
+// writeYAML prints r as one YAML document that starts with "---", so the
+// output is a stream of documents however many records it holds.
+func (rw *recordWriter) writeYAML(r recordOut) error {
+	if _, err := io.WriteString(rw.w, "---\n"); err != nil {
+		return fmt.Errorf("consume: write output: %w", err)
+	}
+	enc := yaml.NewEncoder(rw.w)
+	enc.SetIndent(2)
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("consume: write output: %w", err)
+	}
+	if err := enc.Close(); err != nil {
 		return fmt.Errorf("consume: write output: %w", err)
 	}
 	return nil
