@@ -136,6 +136,25 @@ func TestProduceOptions(t *testing.T) {
 	oneLineError(t, bad, false)
 }
 
+// TestProduceCreatesTopic: like Kafka's producers, weir produce lets a
+// broker with auto.create.topics.enable (the default) create an unknown
+// topic, and the records land in it. (A broker without auto-creation
+// refuses: TestServeNodeIDAndAutoCreate.)
+func TestProduceCreatesTopic(t *testing.T) {
+	b := weirtest.Start(t)
+	topic := uniqueTopic(t)
+	mustCLI(t, b, "a\nb\n", "produce", topic)
+	var d topicDescription
+	decodeJSON(t, mustCLI(t, b, "", "topic", "describe", topic, "--format", "json"), &d)
+	if d.Name != topic || len(d.Partitions) != 1 {
+		t.Fatalf("described %q with %d partitions, want %q with 1", d.Name, len(d.Partitions), topic)
+	}
+	got := values(consumed(t, mustCLI(t, b, "", "consume", topic, "-o", "start", "-e", "--format", "json")))
+	if want := []string{"a", "b"}; !slices.Equal(got, want) {
+		t.Fatalf("consumed %q, want %q", got, want)
+	}
+}
+
 func deref(s *string) string {
 	if s == nil {
 		return "<nil>"

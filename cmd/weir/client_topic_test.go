@@ -173,7 +173,6 @@ func TestExitCodes(t *testing.T) {
 		{"bad broker address", []string{"cluster", "info", "-b", "nohostport"}, 2, false},
 		{"describe unknown topic", []string{"topic", "describe", "no-such-topic-" + uniqueTopic(t)}, 1, false},
 		{"consume unknown topic", []string{"consume", "no-such-topic-" + uniqueTopic(t), "-e"}, 1, false},
-		{"produce unknown topic", []string{"produce", "no-such-topic-" + uniqueTopic(t)}, 1, false},
 		{"bench consume empty topic", []string{"bench", "consume", "-t", "no-such-topic-" + uniqueTopic(t)}, 1, false},
 		{"add partitions to unknown topic", []string{"topic", "add-partitions", "no-such-topic-" + uniqueTopic(t), "-n", "1"}, 1, false},
 		{"alter nothing", []string{"topic", "alter-config", "t"}, 2, false},

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	meta "github.com/segmentio/kafka-go/protocol/metadata"
 	"github.com/spf13/cobra"
 )
 
@@ -201,7 +203,7 @@ func runProduce(cmd *cobra.Command, cf *clientFlags, pf *produceFlags, topic str
 	ctx, stop := signalContext(cmd)
 	defer stop()
 	mdCtx, cancel := cf.requestContext(cmd)
-	n, err := partitionCount(mdCtx, cl, topic)
+	n, err := producePartitionCount(mdCtx, cl, topic)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("produce: %w", err)
@@ -282,4 +284,42 @@ func runProduce(cmd *cobra.Command, cf *clientFlags, pf *produceFlags, topic str
 	bar.finish()
 	fmt.Fprintf(cmd.ErrOrStderr(), "produced %d records to %s in %s\n", records, topic, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// producePartitionCount returns topic's partition count as a producer
+// learns it: like Kafka's producers, it lets the broker create an unknown
+// topic, which the broker does only with auto.create.topics.enable (else the
+// answer is UNKNOWN_TOPIC_OR_PARTITION). The answer to the request that
+// creates a topic is LEADER_NOT_AVAILABLE, so it asks again while the error
+// is retriable, until ctx ends.
+func producePartitionCount(ctx context.Context, cl *adminClient, topic string) (int, error) {
+	for {
+		m, err := cl.transport.RoundTrip(ctx, cl.Addr, &meta.Request{TopicNames: []string{topic}, AllowAutoTopicCreation: true})
+		if err != nil {
+			return 0, fmt.Errorf("metadata: %w", err)
+		}
+		resp, ok := m.(*meta.Response)
+		if !ok {
+			return 0, fmt.Errorf("metadata: unexpected response %T", m)
+		}
+		i := slices.IndexFunc(resp.Topics, func(t meta.ResponseTopic) bool { return t.Name == topic })
+		if i < 0 {
+			return 0, fmt.Errorf("%w %q", errUnknownTopic, topic)
+		}
+		t := resp.Topics[i]
+		err = kafkaErr(kafka.Error(t.ErrorCode))
+		switch {
+		case err == nil && len(t.Partitions) > 0:
+			return len(t.Partitions), nil
+		case errors.Is(err, kafka.UnknownTopicOrPartition):
+			return 0, fmt.Errorf("%w %q (the broker does not create topics on first use: weir topic create %s)", errUnknownTopic, topic, topic)
+		case err != nil && !kafka.Error(t.ErrorCode).Temporary():
+			return 0, fmt.Errorf("topic %q: %w", topic, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("topic %q: %w (last answer: %v)", topic, ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -199,15 +199,26 @@ func freeLoopback(t *testing.T, host string) string {
 // the one broker's host:port.
 func metadataBroker(t *testing.T, addr string) string {
 	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{}
+	resp := metadataV11(t, addr, req)
+	if len(resp.Brokers) != 1 {
+		t.Fatalf("brokers %+v", resp.Brokers)
+	}
+	return net.JoinHostPort(resp.Brokers[0].Host, fmt.Sprint(resp.Brokers[0].Port))
+}
+
+// metadataV11 sends req as Metadata v11 to addr on a new connection and
+// returns the answer.
+func metadataV11(t *testing.T, addr string, req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
+	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-	req := kmsg.NewPtrMetadataRequest()
 	req.Version = 11
-	req.Topics = []kmsg.MetadataRequestTopic{}
 	if _, err := nc.Write(kmsg.NewRequestFormatter().AppendRequest(nil, req, 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -223,8 +234,5 @@ func metadataBroker(t *testing.T, addr string) string {
 	if err := resp.ReadFrom(body[5:]); err != nil { // correlation id, tag byte
 		t.Fatal(err)
 	}
-	if len(resp.Brokers) != 1 {
-		t.Fatalf("brokers %+v", resp.Brokers)
-	}
-	return net.JoinHostPort(resp.Brokers[0].Host, fmt.Sprint(resp.Brokers[0].Port))
+	return resp
 }

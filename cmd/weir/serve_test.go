@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func TestServeSettingsPrecedence(t *testing.T) {
 		want    map[string]string
 		wantErr string
 	}{
-		{"defaults", nil, nil, map[string]string{"listen": "127.0.0.1:9092", "node-id": "1", "data-dir": "./weir-data", "http-listen": "127.0.0.1:9644", "auto-create-topics": "true", "default-partitions": "1", "fsync": "never", "page-cache-window": "33554432"}, ""},
+		{"defaults", nil, nil, map[string]string{"listen": "127.0.0.1:9092", "node-id": "1", "data-dir": "./weir-data", "http-listen": "127.0.0.1:9644", "auto-create-topics": "true", "default-partitions": "1", "fsync": "never", "page-cache-window": "33554432", "max-request-bytes": "104857600", "max-connections": "20000"}, ""},
 		{"file over defaults", []string{"--config", file}, nil, map[string]string{"listen": "127.0.0.1:1111", "node-id": "7", "auto-create-topics": "false"}, ""},
 		{"env over file", []string{"--config", file}, map[string]string{"WEIR_LISTEN": "127.0.0.1:2222"}, map[string]string{"listen": "127.0.0.1:2222", "node-id": "7"}, ""},
 		{"flag over env", []string{"--config", file, "--listen", "127.0.0.1:4444"}, map[string]string{"WEIR_LISTEN": "127.0.0.1:2222"}, map[string]string{"listen": "127.0.0.1:4444"}, ""},
@@ -109,9 +110,10 @@ func wantUsageLine(t *testing.T, args []string, want string) {
 	}
 }
 
-// TestServeProcess runs the real binary: HTTP endpoints, a second serve on
-// the same data directory failing fast, SIGTERM exiting 0, and topics
-// surviving a restart.
+// TestServeProcess runs the real binary: HTTP endpoints, the banner's
+// bootstrap address and example commands, a second serve on the same data
+// directory failing fast, SIGTERM exiting 0, and topics surviving a
+// restart.
 func TestServeProcess(t *testing.T) {
 	b := weirtest.Start(t)
 	if b.External() {
@@ -129,9 +131,17 @@ func TestServeProcess(t *testing.T) {
 		}
 	}
 	// The banner follows readiness by a moment: poll for it.
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(b.Output(), "bootstrap address: "+b.Addr()); {
+	banner := []string{
+		"bootstrap address: " + b.Addr() + "\n",
+		"echo hello | weir produce demo -b " + b.Addr() + "\n",
+		"weir consume demo -b " + b.Addr() + " -o start --exit-at-end\n",
+	}
+	hasBanner := func() bool {
+		return !slices.ContainsFunc(banner, func(want string) bool { return !strings.Contains(b.Output(), want) })
+	}
+	for deadline := time.Now().Add(10 * time.Second); !hasBanner(); {
 		if time.Now().After(deadline) {
-			t.Fatalf("banner does not print the bootstrap address:\n%s", b.Output())
+			t.Fatalf("banner does not print the bootstrap address and the example commands %q:\n%s", banner, b.Output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
