@@ -233,6 +233,15 @@ func (c *directRead) region(offset, maxOff, budget, limit int64) (pos, size int6
 // aheadDepth is how many reads of predicted fetches a partition keeps.
 const aheadDepth = 2
 
+// aheadSpare sizes the slack of a read-ahead: want/aheadSpare bytes past
+// the fetch's budget, for a first batch a little larger than the last
+// fetch's (a larger one is read when the fetch comes). The bytes read past
+// the batches a fetch serves are read again by the next read-ahead, so
+// slack costs device bandwidth: with an eighth, a 1 KiB consume of 1 MB
+// batches read 18% more than it served and ran 8% slower
+// (docs/benchmarks.md, "Session 5").
+const aheadSpare = 64
+
 // takeAhead returns, each with a reference, the partition's read-aheads if
 // they are of segment s and were started since the last truncation, in
 // file order (nil after the last; an array, so the fetch path allocates
@@ -345,13 +354,12 @@ func isDone(c *directRead) bool {
 
 // startAhead starts reading the published bytes of s from from on, about
 // want bytes (what the next fetch most likely asks for: as much as the
-// last one) with an eighth to spare for a first batch larger than the
-// fetch's budget, and appends it to the partition's read-aheads after
-// read-ahead after (nil: as the only one). If after is no longer the last
-// one (a fetch moved the read-aheads on meanwhile), or there is no room,
-// nothing is read.
+// last one, or its first batch if that was larger) with aheadSpare more,
+// and appends it to the partition's read-aheads after read-ahead after
+// (nil: as the only one). If after is no longer the last one (a fetch moved
+// the read-aheads on meanwhile), or there is no room, nothing is read.
 func (p *Partition) startAhead(s *segment, f vfs.File, from, want int64, gen uint64, after *directRead) {
-	n := min(want+want/8+vfs.DirectAlignment, s.size.Load()-from)
+	n := min(want+want/aheadSpare+vfs.DirectAlignment, s.size.Load()-from)
 	if n <= 0 || !s.acquire() {
 		return
 	}
