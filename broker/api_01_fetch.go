@@ -81,18 +81,7 @@ func (o *fetchOp) mustWait() bool {
 	if o.req.ReplicaID >= 0 || o.req.MaxWaitMillis <= 0 || o.req.MinBytes <= 0 {
 		return false
 	}
-	for _, rt := range o.req.Topics {
-		for _, rp := range rt.Partitions {
-			p, err := o.s.dataPartition(rt.Topic, rp.Partition, false)
-			if err == nil && o.req.Version >= 9 {
-				err = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
-			}
-			if err != nil {
-				return false // read answers it with the error
-			}
-		}
-	}
-	return !o.TryComplete()
+	return !o.ready(true)
 }
 
 // fetchOp is a fetch request; parked in the purgatory while it waits for
@@ -108,14 +97,20 @@ type fetchOp struct {
 // whose data runs past the segment of its fetch offset (a read stops at a
 // segment's end, so waiting would not fill the answer; as Kafka's
 // DelayedFetch).
-func (o *fetchOp) TryComplete() bool {
+func (o *fetchOp) TryComplete() bool { return o.ready(false) }
+
+// ready walks the request's partitions once and reports whether the fetch
+// should be answered now: MinBytes are available, or a partition is gone
+// (or, with checkEpoch, fails the leader epoch check), or its data runs
+// past its segment.
+func (o *fetchOp) ready(checkEpoch bool) bool {
 	need := int64(max(o.req.MinBytes, 1))
 	var have int64
 	for _, rt := range o.req.Topics {
 		for _, rp := range rt.Partitions {
 			p, ok := o.s.replicas().Partition(rt.Topic, rp.Partition)
-			if !ok {
-				return true
+			if !ok || checkEpoch && o.req.Version >= 9 && checkLeaderEpoch(p, rp.CurrentLeaderEpoch) != nil {
+				return true // read answers it with the error
 			}
 			limit := int(min(int64(rp.PartitionMaxBytes), need-have))
 			var n int64
