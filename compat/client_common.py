@@ -59,3 +59,22 @@ def usage(prog):
         "       %s group BOOTSTRAP TOPIC COUNT GROUP\n" % (prog, prog)
     )
     sys.exit(2)
+
+
+def run(argv, create, produce, consume, group):
+    """Runs the command named by argv[1] with the client's functions:
+    create BOOTSTRAP TOPIC, produce/consume BOOTSTRAP TOPIC COUNT, and
+    group BOOTSTRAP TOPIC COUNT GROUP."""
+    if len(argv) != 6:
+        usage(argv[0])
+    cmd, bootstrap, topic, count, client = argv[1], argv[2], argv[3], int(argv[4]), argv[5]
+    if cmd == "create":
+        create(bootstrap, topic)
+    elif cmd == "produce":
+        produce(bootstrap, topic, count, client)
+    elif cmd == "consume":
+        consume(bootstrap, topic, count)
+    elif cmd == "group":
+        group(bootstrap, topic, count, client)
+    else:
+        usage(argv[0])

@@ -131,21 +131,5 @@ def group(bootstrap, topic, count, group_id):
         c.close()
 
 
-def main(argv):
-    if len(argv) != 6:
-        cc.usage(argv[0])
-    cmd, bootstrap, topic, count, client = argv[1], argv[2], argv[3], int(argv[4]), argv[5]
-    if cmd == "create":
-        create(bootstrap, topic)
-    elif cmd == "produce":
-        produce(bootstrap, topic, count, client)
-    elif cmd == "consume":
-        consume(bootstrap, topic, count)
-    elif cmd == "group":
-        group(bootstrap, topic, count, client)
-    else:
-        cc.usage(argv[0])
-
-
 if __name__ == "__main__":
-    main(sys.argv)
+    cc.run(sys.argv, create, produce, consume, group)
