@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -298,6 +299,48 @@ func TestConnResponsesInRequestOrder(t *testing.T) {
 		}
 		if got != want {
 			t.Fatalf("correlation id %d, want %d", got, want)
+		}
+	}
+}
+
+// TestConnResponsesInOrderUnderLoad pipelines 600 requests: about a quarter
+// answered later from another goroutine at random moments, half at once and
+// a quarter not at all. Every answer arrives once, in request order.
+func TestConnResponsesInOrderUnderLoad(t *testing.T) {
+	s := startServer(t, ConnConfig{MaxInFlightRequests: 1000})
+	c := s.dial(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	kinds := []string{"defer", "now", "now", "none"}
+	var want []int32
+	const n = 600
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // answers whatever is parked, at random moments, until the test ends
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Duration(rand.IntN(300)) * time.Microsecond):
+				s.h.release()
+			}
+		}
+	}()
+	// The answers (about 30 KiB) fit the socket buffers, so sending all
+	// before reading any cannot stall the server's writes.
+	for i := range n {
+		tp := kinds[rng.IntN(len(kinds))]
+		if tp != "none" {
+			want = append(want, int32(i))
+		}
+		c.send(metadataFor(tp, 9), int32(i))
+	}
+	for _, w := range want {
+		got, err := c.recvCorr()
+		if err != nil {
+			t.Fatalf("waiting for %d: %v", w, err)
+		}
+		if got != w {
+			t.Fatalf("correlation id %d, want %d", got, w)
 		}
 	}
 }
