@@ -143,7 +143,10 @@ func TestProduceOptions(t *testing.T) {
 func TestProduceCreatesTopic(t *testing.T) {
 	b := weirtest.Start(t)
 	topic := uniqueTopic(t)
-	mustCLI(t, b, "a\nb\n", "produce", topic)
+	if r := mustCLI(t, b, "a\n", "produce", topic); !strings.Contains(r.stderr, "produced 1 record to "+topic) {
+		t.Fatalf("stderr %q, want the one record counted", r.stderr)
+	}
+	mustCLI(t, b, "b\n", "produce", topic)
 	var d topicDescription
 	decodeJSON(t, mustCLI(t, b, "", "topic", "describe", topic, "--format", "json"), &d)
 	if d.Name != topic || len(d.Partitions) != 1 {

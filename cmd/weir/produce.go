@@ -282,7 +282,11 @@ func runProduce(cmd *cobra.Command, cf *clientFlags, pf *produceFlags, topic str
 		return fmt.Errorf("produce to %s: %w", topic, err)
 	}
 	bar.finish()
-	fmt.Fprintf(cmd.ErrOrStderr(), "produced %d records to %s in %s\n", records, topic, time.Since(start).Round(time.Millisecond))
+	noun := "records"
+	if records == 1 {
+		noun = "record"
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "produced %d %s to %s in %s\n", records, noun, topic, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
