@@ -282,16 +282,10 @@ func writeBrokerConfigsText(w io.Writer, d brokerConfigsDescription, wide bool) 
 		title = fmt.Sprintf("BROKER %d", *d.Broker)
 	}
 	fmt.Fprintf(w, "%s\n%s\n", title, strings.Repeat("=", len(title)))
-	t := newTable("key", "value", "source")
-	if wide {
-		t = newTable("key", "value", "source", "read-only")
-	}
+	t := newWideTable(wide, []string{"key", "value", "source"}, "read-only")
 	for _, c := range d.Configs {
-		switch {
-		case wide:
+		if wide || c.Source != "default" {
 			t.row(c.Name, c.Value, c.Source, c.ReadOnly)
-		case c.Source != "default":
-			t.row(c.Name, c.Value, c.Source)
 		}
 	}
 	return t.write(w)

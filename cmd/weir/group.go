@@ -102,16 +102,9 @@ func newGroupListCmd(cf *clientFlags) *cobra.Command {
 					}
 				}
 				return render(cmd.OutOrStdout(), *format, list, func(w io.Writer, wide bool) error {
-					t := newTable("group", "state", "members")
-					if wide {
-						t = newTable("group", "state", "members", "protocol-type", "coordinator")
-					}
+					t := newWideTable(wide, []string{"group", "state", "members"}, "protocol-type", "coordinator")
 					for _, s := range list {
-						if wide {
-							t.row(s.Group, s.State, s.Members, s.ProtocolType, s.Coordinator)
-						} else {
-							t.row(s.Group, s.State, s.Members)
-						}
+						t.row(s.Group, s.State, s.Members, s.ProtocolType, s.Coordinator)
 					}
 					return t.write(w)
 				})
@@ -169,10 +162,7 @@ func writeGroupText(w io.Writer, d groupDescription, wide bool) error {
 		return err
 	}
 	fmt.Fprintln(w, "\nOFFSETS\n=======")
-	ot := newTable("topic", "partition", "current-offset", "log-end-offset", "lag", "client-id")
-	if wide {
-		ot = newTable("topic", "partition", "current-offset", "log-end-offset", "lag", "client-id", "member-id")
-	}
+	ot := newWideTable(wide, []string{"topic", "partition", "current-offset", "log-end-offset", "lag", "client-id"}, "member-id")
 	for _, o := range d.Offsets {
 		cur, end, lag := "-", "-", "-"
 		if o.CommittedOffset >= 0 {
@@ -184,11 +174,7 @@ func writeGroupText(w io.Writer, d groupDescription, wide bool) error {
 		if o.Lag != nil {
 			lag = fmt.Sprint(*o.Lag)
 		}
-		if wide {
-			ot.row(o.Topic, o.Partition, cur, end, lag, dash(o.ClientID), dash(o.MemberID))
-		} else {
-			ot.row(o.Topic, o.Partition, cur, end, lag, dash(o.ClientID))
-		}
+		ot.row(o.Topic, o.Partition, cur, end, lag, dash(o.ClientID), dash(o.MemberID))
 	}
 	return ot.write(w)
 }

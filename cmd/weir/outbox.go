@@ -330,16 +330,9 @@ func newOutboxParkedCmd(of *outboxFlags) *cobra.Command {
 			views[i] = parkedView{p.ID, p.AggregateType, p.AggregateID, p.Type, p.Attempts, p.ParkedAt.UTC(), len(p.Payload), p.LastError}
 		}
 		return render(cmd.OutOrStdout(), *format, views, func(w io.Writer, wide bool) error {
-			t := newTable("id", "aggregatetype", "aggregateid", "type", "attempts", "bytes", "parked")
-			if wide {
-				t = newTable("id", "aggregatetype", "aggregateid", "type", "attempts", "bytes", "parked", "last error")
-			}
+			t := newWideTable(wide, []string{"id", "aggregatetype", "aggregateid", "type", "attempts", "bytes", "parked"}, "last error")
 			for _, v := range views {
-				cells := []any{v.ID, v.AggregateType, v.AggregateID, v.Type, v.Attempts, v.Bytes, v.ParkedAt.Format(time.RFC3339)}
-				if wide {
-					cells = append(cells, v.LastError)
-				}
-				t.row(cells...)
+				t.row(v.ID, v.AggregateType, v.AggregateID, v.Type, v.Attempts, v.Bytes, v.ParkedAt.Format(time.RFC3339), v.LastError)
 			}
 			return t.write(w)
 		})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -64,8 +65,20 @@ func newTable(header ...string) *table {
 	return &table{header: h}
 }
 
-// row appends one row; values are formatted with %v.
+// newWideTable starts a table of the narrow columns, followed by the extra
+// ones for the wide format. Rows may carry every column either way: row
+// keeps as many cells as the table has columns.
+func newWideTable(wide bool, narrow []string, extra ...string) *table {
+	if wide {
+		return newTable(append(slices.Clip(narrow), extra...)...)
+	}
+	return newTable(narrow...)
+}
+
+// row appends one row of the first cells, as many as the table has columns;
+// values are formatted with %v.
 func (t *table) row(cells ...any) {
+	cells = cells[:min(len(cells), len(t.header))]
 	r := make([]string, len(cells))
 	for i, c := range cells {
 		r[i] = fmt.Sprint(c)

@@ -189,16 +189,9 @@ func newTopicListCmd(cf *clientFlags) *cobra.Command {
 					list = append(list, s)
 				}
 				return render(cmd.OutOrStdout(), *format, list, func(w io.Writer, wide bool) error {
-					t := newTable("name", "partitions", "replicas")
-					if wide {
-						t = newTable("name", "partitions", "replicas", "internal", "error")
-					}
+					t := newWideTable(wide, []string{"name", "partitions", "replicas"}, "internal", "error")
 					for _, s := range list {
-						if wide {
-							t.row(s.Name, s.Partitions, s.Replicas, s.Internal, s.Error)
-						} else {
-							t.row(s.Name, s.Partitions, s.Replicas)
-						}
+						t.row(s.Name, s.Partitions, s.Replicas, s.Internal, s.Error)
 					}
 					return t.write(w)
 				})
