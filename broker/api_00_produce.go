@@ -93,7 +93,7 @@ func handleProduce(s *Server, r *wire.Request) (wire.Response, error) {
 		}
 		a.err = err
 		setProduceError(sp, req.Version, err)
-		if rejectedInput(err) {
+		if rejectedInput(sp.ErrorCode) {
 			s.logger.Warn("produce rejected", "remote", fmt.Sprint(r.Remote), "client_id", r.ClientID,
 				"topic", rt.Topic, "partition", sp.Partition, "err", err)
 		}
@@ -264,13 +264,12 @@ func appendRecords(p *replica.Partition, records []byte, acks int16, sums *batch
 	return out, nil
 }
 
-// rejectedInput reports whether a produce partition failed on bytes the
-// client sent (a corrupt or invalid batch): the one log line bad input gets.
-// Sequence, epoch and topic errors are part of a client's normal life and
-// are not logged.
-func rejectedInput(err error) bool {
-	code := errorCode(err)
-	return err != nil && (code == kerr.CorruptMessage.Code || code == kerr.InvalidRecord.Code)
+// rejectedInput reports whether a produce partition's error code says it
+// failed on bytes the client sent (a corrupt or invalid batch): the one log
+// line bad input gets. Sequence, epoch and topic errors are part of a
+// client's normal life and are not logged.
+func rejectedInput(code int16) bool {
+	return code == kerr.CorruptMessage.Code || code == kerr.InvalidRecord.Code
 }
 
 // setProduceError sets a partition's error code and, from v8, a message.

@@ -376,7 +376,7 @@ func prepareBench(cmd *cobra.Command, cf *clientFlags, cl *adminClient, run *ben
 	ctx, cancel := cf.requestContext(cmd)
 	defer cancel()
 	bf := run.bf
-	n, err := partitionCount(ctx, cl, bf.topic)
+	n, err := partitionCount(ctx, cl, bf.topic, false)
 	if errors.Is(err, errUnknownTopic) && mode != "consume" {
 		resp, cerr := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 			Topic: bf.topic, NumPartitions: bf.partitions, ReplicationFactor: bf.replicas,
@@ -422,7 +422,7 @@ func prepareBench(cmd *cobra.Command, cf *clientFlags, cl *adminClient, run *ben
 // waitPartitions polls metadata until a new topic is visible.
 func waitPartitions(ctx context.Context, cl *adminClient, topic string) (int, error) {
 	for {
-		n, err := partitionCount(ctx, cl, topic)
+		n, err := partitionCount(ctx, cl, topic, false)
 		if err == nil && n > 0 {
 			return n, nil
 		}

@@ -53,7 +53,7 @@ func runGroupConsume(cmd *cobra.Command, cf *clientFlags, fl *consumeFlags, topi
 	defer cl.Close()
 	{
 		ctx, cancel := cf.requestContext(cmd)
-		_, err := partitionCount(ctx, cl, topic)
+		_, err := partitionCount(ctx, cl, topic, false)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("consume: %w", err)

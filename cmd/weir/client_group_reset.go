@@ -85,7 +85,7 @@ type resetRow struct {
 func planReset(ctx context.Context, cl *adminClient, group string, topics []string, partitions []int, spec resetSpec) ([]resetRow, error) {
 	var rows []resetRow
 	for _, t := range topics {
-		n, err := partitionCount(ctx, cl, t)
+		n, err := partitionCount(ctx, cl, t, false)
 		if err != nil {
 			return nil, err
 		}

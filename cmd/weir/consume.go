@@ -402,7 +402,7 @@ func runConsume(cmd *cobra.Command, cf *clientFlags, fl *consumeFlags, topic str
 func planConsume(cmd *cobra.Command, cf *clientFlags, cl *adminClient, fl *consumeFlags, spec startSpec, topic string) ([]partitionStart, error) {
 	ctx, cancel := cf.requestContext(cmd)
 	defer cancel()
-	n, err := partitionCount(ctx, cl, topic)
+	n, err := partitionCount(ctx, cl, topic, false)
 	if err != nil {
 		return nil, err
 	}

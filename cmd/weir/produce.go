@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	meta "github.com/segmentio/kafka-go/protocol/metadata"
 	"github.com/spf13/cobra"
 )
 
@@ -203,7 +201,7 @@ func runProduce(cmd *cobra.Command, cf *clientFlags, pf *produceFlags, topic str
 	ctx, stop := signalContext(cmd)
 	defer stop()
 	mdCtx, cancel := cf.requestContext(cmd)
-	n, err := producePartitionCount(mdCtx, cl, topic)
+	n, err := partitionCount(mdCtx, cl, topic, true)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("produce: %w", err)
@@ -288,42 +286,4 @@ func runProduce(cmd *cobra.Command, cf *clientFlags, pf *produceFlags, topic str
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "produced %d %s to %s in %s\n", records, noun, topic, time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// producePartitionCount returns topic's partition count as a producer
-// learns it: like Kafka's producers, it lets the broker create an unknown
-// topic, which the broker does only with auto.create.topics.enable (else the
-// answer is UNKNOWN_TOPIC_OR_PARTITION). The answer to the request that
-// creates a topic is LEADER_NOT_AVAILABLE, so it asks again while the error
-// is retriable, until ctx ends.
-func producePartitionCount(ctx context.Context, cl *adminClient, topic string) (int, error) {
-	for {
-		m, err := cl.transport.RoundTrip(ctx, cl.Addr, &meta.Request{TopicNames: []string{topic}, AllowAutoTopicCreation: true})
-		if err != nil {
-			return 0, fmt.Errorf("metadata: %w", err)
-		}
-		resp, ok := m.(*meta.Response)
-		if !ok {
-			return 0, fmt.Errorf("metadata: unexpected response %T", m)
-		}
-		i := slices.IndexFunc(resp.Topics, func(t meta.ResponseTopic) bool { return t.Name == topic })
-		if i < 0 {
-			return 0, fmt.Errorf("%w %q", errUnknownTopic, topic)
-		}
-		t := resp.Topics[i]
-		err = kafkaErr(kafka.Error(t.ErrorCode))
-		switch {
-		case err == nil && len(t.Partitions) > 0:
-			return len(t.Partitions), nil
-		case errors.Is(err, kafka.UnknownTopicOrPartition):
-			return 0, fmt.Errorf("%w %q (the broker does not create topics on first use: weir topic create %s)", errUnknownTopic, topic, topic)
-		case err != nil && !kafka.Error(t.ErrorCode).Temporary():
-			return 0, fmt.Errorf("topic %q: %w", topic, err)
-		}
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("topic %q: %w (last answer: %v)", topic, ctx.Err(), err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }

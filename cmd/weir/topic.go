@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/segmentio/kafka-go"
+	meta "github.com/segmentio/kafka-go/protocol/metadata"
 	"github.com/spf13/cobra"
 )
 
@@ -227,26 +229,43 @@ func completeTopics(cf *clientFlags) func(*cobra.Command, []string, string) ([]s
 	}
 }
 
-// partitionCount returns the number of partitions of topic, or
-// errUnknownTopic.
-func partitionCount(ctx context.Context, cl *adminClient, topic string) (int, error) {
-	md, err := metadata(ctx, cl, []string{topic})
-	if err != nil {
-		return 0, err
-	}
-	for _, t := range md.Topics {
-		if t.Name != topic {
-			continue
+// partitionCount returns topic's partition count. With create it asks as
+// Kafka's producers do: the broker creates an unknown topic if it has
+// auto.create.topics.enable (else the answer is UNKNOWN_TOPIC_OR_PARTITION),
+// and answers the request that creates it with LEADER_NOT_AVAILABLE, so it
+// asks again while the error is retriable, until ctx ends.
+func partitionCount(ctx context.Context, cl *adminClient, topic string, create bool) (int, error) {
+	for {
+		m, err := cl.transport.RoundTrip(ctx, cl.Addr, &meta.Request{TopicNames: []string{topic}, AllowAutoTopicCreation: create})
+		if err != nil {
+			return 0, fmt.Errorf("metadata: %w", err)
 		}
-		if err := kafkaErr(t.Error); err != nil {
-			if errors.Is(err, kafka.UnknownTopicOrPartition) {
-				return 0, fmt.Errorf("%w %q", errUnknownTopic, topic)
-			}
+		resp, ok := m.(*meta.Response)
+		if !ok {
+			return 0, fmt.Errorf("metadata: unexpected response %T", m)
+		}
+		i := slices.IndexFunc(resp.Topics, func(t meta.ResponseTopic) bool { return t.Name == topic })
+		if i < 0 {
+			return 0, fmt.Errorf("%w %q", errUnknownTopic, topic)
+		}
+		t := resp.Topics[i]
+		err = kafkaErr(kafka.Error(t.ErrorCode))
+		switch {
+		case errors.Is(err, kafka.UnknownTopicOrPartition) && create:
+			return 0, fmt.Errorf("%w %q (the broker does not create topics on first use: weir topic create %s)", errUnknownTopic, topic, topic)
+		case errors.Is(err, kafka.UnknownTopicOrPartition):
+			return 0, fmt.Errorf("%w %q", errUnknownTopic, topic)
+		case err == nil && (len(t.Partitions) > 0 || !create):
+			return len(t.Partitions), nil
+		case err != nil && (!create || !kafka.Error(t.ErrorCode).Temporary()):
 			return 0, fmt.Errorf("topic %q: %w", topic, err)
 		}
-		return len(t.Partitions), nil
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("topic %q: %w (last answer: %v)", topic, ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	return 0, fmt.Errorf("%w %q", errUnknownTopic, topic)
 }
 
 func newTopicAddPartitionsCmd(cf *clientFlags) *cobra.Command {
@@ -266,7 +285,7 @@ func newTopicAddPartitionsCmd(cf *clientFlags) *cobra.Command {
 			return cf.admin(cmd, func(ctx context.Context, cl *adminClient) error {
 				req := &kafka.CreatePartitionsRequest{}
 				for _, name := range args {
-					n, err := partitionCount(ctx, cl, name)
+					n, err := partitionCount(ctx, cl, name, false)
 					if err != nil {
 						return fmt.Errorf("topic add-partitions: %w", err)
 					}
