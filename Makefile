@@ -43,10 +43,6 @@ compat: deps
 	$(GO) test -count=1 -timeout 10m -v ./compat
 
 ## fuzz: a short run of every fuzz target (longer with FUZZTIME=5m).
-## The request targets (broker FuzzRequest, broker/wire FuzzDecode) skip inputs
-## that could hold a huge tag count, on which kmsg v1.15.0 loops for seconds
-## (broker/internal/tagloop); the broker itself is still exposed to them
-## (docs/ARCHITECTURE.md, "Known gaps").
 FUZZTIME ?= 30s
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -46,6 +46,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		{"key beyond every table", sized(10, []byte{0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0xff, 0xff})},
 		{"unsupported version", frame(meta12)},
 		{"produce body truncated", sized(16, frame(produce2)[4:20])},
+		{"huge tag count", sized(uint32(len(hugeTagCountFrame)), hugeTagCountFrame)},
 	}
 	good := dialRaw(t, s)
 	createTopicRaw(t, good, "kept", 1, nil)
@@ -77,6 +78,14 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hugeTagCountFrame is a Metadata v11 request (flexible, advertised) whose
+// body ends in a tag count of 2^32-1 with no tags after it. kmsg v1.15.0
+// kept counting down after its reader ran dry: a minute of CPU here.
+var hugeTagCountFrame = []byte{
+	0, 3, 0, 11, 0, 0, 0, 1, 0xff, 0xff, 0, // header v2: key, version, correlation, null client id, no tags
+	0, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, // null topics, auto-create, no authorized ops, tag count
 }
 
 // topicFiles returns the SHA-256 of every file in the partition directories

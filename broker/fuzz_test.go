@@ -23,7 +23,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/weir-broker/weir/broker/internal/tagloop"
 	"github.com/weir-broker/weir/broker/wire"
 )
 
@@ -261,13 +260,7 @@ func (p *panicCounter) WithGroup(string) slog.Handler      { return p }
 // FuzzRequest sends one request frame to a running server and checks that
 // no handler panics, the server answers or closes that connection, and a
 // fresh connection still gets answers. Seeds are real kgo and kadm requests
-// (TestClientRequestsDecode -update-seeds).
-//
-// Like wire.FuzzDecode, it skips frames whose body could hold a huge tag
-// count: kmsg v1.15.0 keeps looping on a tag count after its reader has
-// failed, which costs the server seconds of CPU and would be reported as a
-// hang (tagloop). The server is still exposed to such requests
-// (docs/20261124_broker_server.md, "Known limits"); only the fuzzer looks away.
+// (TestClientRequestsDecode -update-seeds), plus hugeTagCountFrame.
 func FuzzRequest(f *testing.F) {
 	panics := &panicCounter{}
 	s := startServer(f, func(c *Config) {
@@ -280,14 +273,10 @@ func FuzzRequest(f *testing.F) {
 		c.Groups.MinSessionTimeout, c.Groups.MaxSessionTimeout = time.Millisecond, 100*time.Millisecond
 	})
 	addr := s.Addr().String()
+	f.Add(hugeTagCountFrame)
 	probe := kmsg.NewPtrApiVersionsRequest()
 	probeFrame := kmsg.NewRequestFormatter().AppendRequest(nil, probe, 1)
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		if h, rest, err := wire.ParseHeader(frame); err == nil {
-			if body, err := wire.SkipTags(rest); err == nil && tagloop.Hazard(h.Key, h.Version, body) {
-				t.Skip("a tag count kmsg would loop on (known upstream bug)")
-			}
-		}
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)

@@ -21,7 +21,6 @@ var allowedDeps = map[string][]string{
 	"broker/wire":               {"log/batch"},
 	"broker/metadata":           {},
 	"broker/internal/purgatory": {},
-	"broker/internal/tagloop":   {}, // test support: the request fuzz targets' input filter
 	"broker/controller":         {"broker/metadata"},
 	"broker/replica":            {"log", "log/batch", "log/vfs", "broker/metadata", "broker/wire", "broker/internal/purgatory"},
 	// broker/group encodes __consumer_offsets records as v2 batches and
