@@ -5,8 +5,12 @@ package broker
 //     AbortedTransactions, v5 LogStartOffset, v7 fetch sessions (KIP-227),
 //     v9 CurrentLeaderEpoch, v11 Rack/PreferredReadReplica, v12 is flexible.
 //     13+ names topics by id (KIP-516) and is not served.
-//   - Sessions are declined: every response carries SessionID 0 and no
-//     error, and every request is served as a full fetch.
+//   - Fetch sessions (v7+, KIP-227; fetchsession.go and
+//     broker/internal/fetchsession): SessionEpoch 0 opens one with a full
+//     fetch (SessionID 0 in the answer when Config.FetchSessionSlots has no
+//     room), a later epoch sends only changed partitions and is answered
+//     only with partitions that have news, -1 is a fetch without one. A
+//     long poll waits on every partition of the session.
 //   - Consumers read committed data only: up to the high watermark
 //     (read_uncommitted) or up to the last stable offset, the first offset
 //     of the oldest open transaction (read_committed, IsolationLevel 1),
@@ -38,6 +42,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/weir-broker/weir/broker/internal/fetchsession"
 	"github.com/weir-broker/weir/broker/replica"
 	"github.com/weir-broker/weir/broker/wire"
 	"github.com/weir-broker/weir/log"
@@ -46,17 +51,22 @@ import (
 func handleFetch(s *Server, r *wire.Request) (wire.Response, error) {
 	req := r.Msg.(*kmsg.FetchRequest)
 	op := &fetchOp{s: s, r: r, req: req}
+	if req.Version >= 7 {
+		if err := op.beginSession(); err != nil {
+			return wire.Response{Body: sessionErrorBody(req, err)}, nil
+		}
+	}
 	// A consumer that has caught up parks without building an answer that
 	// would be thrown away.
 	if !op.mustWait() {
-		body, bytes, failed := op.read()
+		found := op.read()
 		// MinBytes <= 0 asks for an immediate answer, as in Kafka.
-		if req.MaxWaitMillis <= 0 || bytes >= int64(req.MinBytes) || failed {
-			return wire.Response{Body: body}, nil
+		if op.req.MaxWaitMillis <= 0 || found.bytes >= int64(op.req.MinBytes) || found.failed {
+			return wire.Response{Body: op.answer(found)}, nil
 		}
-		body.Release()
+		found.release()
 	}
-	deadline := s.replicas().Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	deadline := s.replicas().Now().Add(time.Duration(op.req.MaxWaitMillis) * time.Millisecond)
 	// If data arrived meanwhile, OnComplete responds before this returns.
 	s.replicas().DelayFetch(op, deadline, op.partitions())
 	return wire.Response{Deferred: true}, nil
@@ -87,9 +97,15 @@ func (o *fetchOp) mustWait() bool {
 // fetchOp is a fetch request; parked in the purgatory while it waits for
 // MinBytes.
 type fetchOp struct {
-	s   *Server
-	r   *wire.Request
+	s *Server
+	r *wire.Request
+	// req is what is fetched: the request, or for an incremental fetch
+	// the partitions of its session (fetchsession.go).
 	req *kmsg.FetchRequest
+	// session is the request's session context (v7+), and slot maps each
+	// partition of req, topic by topic, to its index in session.Parts.
+	session *fetchsession.Context
+	slot    [][]int
 }
 
 // TryComplete implements purgatory.Operation: enough committed bytes past
@@ -131,45 +147,57 @@ func (o *fetchOp) ready(checkEpoch bool) bool {
 
 // OnComplete implements purgatory.Operation: read again and respond.
 func (o *fetchOp) OnComplete(bool) {
-	body, _, _ := o.read()
-	o.r.Respond(wire.Response{Body: body})
+	o.r.Respond(wire.Response{Body: o.answer(o.read())})
 }
 
-// read serves the request as it stands now. It returns the response body,
-// the record bytes in it and whether any partition failed.
-func (o *fetchOp) read() (*fetchBody, int64, bool) {
+// fetched is what read found: the answer before sessions leave partitions
+// out, the file regions of each partition's records, and what releases
+// them.
+type fetched struct {
+	resp     *kmsg.FetchResponse
+	regions  [][][]fileRegion
+	releases []func()
+	bytes    int64 // record bytes
+	failed   bool  // a partition is answered with an error
+}
+
+// release gives back the regions of an answer that is not sent.
+func (f *fetched) release() {
+	for _, r := range f.releases {
+		r()
+	}
+}
+
+// read serves the request as it stands now.
+func (o *fetchOp) read() *fetched {
 	req := o.req
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	resp.SessionID = 0
 	resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(req.Topics))
 	budget := int64(req.MaxBytes)
 	if req.MaxBytes <= 0 {
 		budget = 1<<31 - 1
 	}
-	var total int64
-	failed := false
-	regions := make([][][]fileRegion, len(req.Topics))
-	var releases []func()
+	f := &fetched{resp: resp, regions: make([][][]fileRegion, len(req.Topics))}
 	for ti, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
-		regions[ti] = make([][]fileRegion, len(rt.Partitions))
+		f.regions[ti] = make([][]fileRegion, len(rt.Partitions))
 		for pi, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-			rr, aborted, err := o.readPartition(rt.Topic, rp, budget-total, total == 0)
+			rr, aborted, err := o.readPartition(rt.Topic, rp, budget-f.bytes, f.bytes == 0)
 			if err == nil {
 				sp.AbortedTransactions = appendAborted(sp.AbortedTransactions, aborted)
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
 				if rr.Log != nil {
 					for _, g := range rr.Log.Regions {
-						regions[ti][pi] = append(regions[ti][pi], fileRegion{file: g.File, pos: g.Pos, size: g.Size, data: g.Data})
+						f.regions[ti][pi] = append(f.regions[ti][pi], fileRegion{file: g.File, pos: g.Pos, size: g.Size, data: g.Data})
 					}
-					total += rr.Bytes()
-					releases = append(releases, rr.Release)
+					f.bytes += rr.Bytes()
+					f.releases = append(f.releases, rr.Release)
 				}
 			} else {
 				sp.ErrorCode = errorCode(err)
@@ -177,15 +205,24 @@ func (o *fetchOp) read() (*fetchBody, int64, bool) {
 					// The client resets from these.
 					sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
 				}
-				failed = true
+				f.failed = true
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	body := encodeFetchBody(resp, req.Version, regions)
-	body.releases = releases
-	return body, total, failed
+	return f
+}
+
+// answer encodes what read found as the response that is sent, after the
+// session (if any) has left out the partitions without news.
+func (o *fetchOp) answer(f *fetched) *fetchBody {
+	if o.session != nil {
+		o.finishSession(f)
+	}
+	body := encodeFetchBody(f.resp, o.req.Version, f.regions)
+	body.releases = f.releases
+	return body
 }
 
 // readPartition reads one partition within limit bytes (and its own

@@ -77,7 +77,7 @@ func firstBase(t *testing.T, b []byte) int64 {
 }
 
 // TestFetchEveryVersion fetches the same data at every served version and
-// checks the batches, offsets and declined session.
+// checks the batches, offsets and the session opened from v7.
 func TestFetchEveryVersion(t *testing.T) {
 	s := startServer(t)
 	c := dialRaw(t, s)
@@ -95,8 +95,8 @@ func TestFetchEveryVersion(t *testing.T) {
 			req := fetchRequest(v, 0, 1, 1<<20, fetchPart{"fv", 0, 0, 1 << 20})
 			req.SessionID, req.SessionEpoch = 0, 0 // asks for a new session
 			resp := c.roundTrip(req, int32(v)).(*kmsg.FetchResponse)
-			if resp.ErrorCode != 0 || resp.SessionID != 0 {
-				t.Fatalf("session not declined cleanly: %v, id %d", kerr.ErrorForCode(resp.ErrorCode), resp.SessionID)
+			if resp.ErrorCode != 0 || (v >= 7) != (resp.SessionID != 0) {
+				t.Fatalf("error %v, session id %d", kerr.ErrorForCode(resp.ErrorCode), resp.SessionID)
 			}
 			p := resp.Topics[0].Partitions[0]
 			if p.ErrorCode != 0 || p.HighWatermark != 12 || p.LastStableOffset != 12 {

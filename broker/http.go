@@ -58,11 +58,15 @@ func newMetrics(s *Server) *metrics {
 		}
 		return float64(s.meta.Image().TopicCount())
 	})
+	sessions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "weir_fetch_sessions",
+		Help: "Open incremental fetch sessions (KIP-227).",
+	}, func() float64 { return float64(s.fetchSessions.Len()) })
 	for _, a := range s.apis {
 		m.requestsFor[a.key] = m.requests.WithLabelValues(kmsg.NameForKey(a.key))
 		m.latencyFor[a.key] = m.latency.WithLabelValues(kmsg.NameForKey(a.key))
 	}
-	m.registry.MustRegister(m.requests, m.connections, m.closedBad, m.latency, inflight, topics,
+	m.registry.MustRegister(m.requests, m.connections, m.closedBad, m.latency, inflight, topics, sessions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

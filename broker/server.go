@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weir-broker/weir/broker/internal/fetchsession"
 	"github.com/weir-broker/weir/broker/metadata"
 	"github.com/weir-broker/weir/broker/wire"
 )
@@ -74,6 +75,12 @@ type Config struct {
 	// backlog until a connection closes. Each open connection costs memory
 	// (two goroutines, its state) beyond the in-flight budgets.
 	MaxConnections int
+	// FetchSessionSlots bounds the incremental fetch sessions (KIP-227) the
+	// broker keeps (max.incremental.fetch.session.cache.slots); 0 declines
+	// every session, and fetches are then served whole. A full cache gives
+	// a slot to a new session only once a session has been idle for two
+	// minutes (min.incremental.fetch.session.eviction.ms).
+	FetchSessionSlots int
 	// IdleTimeout closes idle connections (connections.max.idle.ms).
 	IdleTimeout time.Duration
 	// ShutdownTimeout bounds how long Close waits for in-flight requests.
@@ -116,6 +123,7 @@ func DefaultConfig() Config {
 		MaxInFlightBytes:     512 << 20,
 		MaxConnInFlightBytes: wire.DefaultMaxRequestBytes,
 		MaxConnections:       DefaultMaxConnections,
+		FetchSessionSlots:    fetchsession.DefaultSlots,
 		IdleTimeout:          10 * time.Minute,
 		ShutdownTimeout:      10 * time.Second,
 	}
@@ -146,6 +154,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: max request bytes %d is below 1024", c.MaxRequestBytes)
 	case c.MaxConnections < 1:
 		return fmt.Errorf("broker: max connections %d is below 1", c.MaxConnections)
+	case c.FetchSessionSlots < 0:
+		return fmt.Errorf("broker: fetch session slots %d is negative", c.FetchSessionSlots)
 	}
 	if c.Advertise != "" {
 		if _, _, err := splitHostPort(c.Advertise); err != nil {
@@ -170,6 +180,8 @@ type Server struct {
 	// connSlots holds a token per open client connection
 	// (Config.MaxConnections).
 	connSlots chan struct{}
+	// fetchSessions are the incremental fetch sessions (KIP-227).
+	fetchSessions *fetchsession.Cache
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -212,14 +224,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:       cfg,
-		logger:    logger,
-		apis:      apiTable(),
-		shared:    wire.NewBudget(cfg.MaxInFlightBytes),
-		connSlots: make(chan struct{}, cfg.MaxConnections),
-		ctx:       ctx,
-		cancel:    cancel,
-		conns:     make(map[*wire.Conn]struct{}),
+		cfg:           cfg,
+		logger:        logger,
+		apis:          apiTable(),
+		shared:        wire.NewBudget(cfg.MaxInFlightBytes),
+		connSlots:     make(chan struct{}, cfg.MaxConnections),
+		fetchSessions: fetchsession.NewCache(cfg.FetchSessionSlots, fetchsession.DefaultMaxPartitions, fetchsession.DefaultEvictAfter),
+		ctx:           ctx,
+		cancel:        cancel,
+		conns:         make(map[*wire.Conn]struct{}),
 	}
 	s.index = newAPIIndex(s.apis)
 	s.metrics = newMetrics(s)

@@ -18,11 +18,12 @@ var allowedDeps = map[string][]string{
 	// broker/wire sums large request frames as they arrive (batch.BlockSums)
 	// so that Produce batches are CRC-checked without reading them again;
 	// log/batch is a pure format package (no I/O), as for broker/group.
-	"broker/wire":               {"log/batch"},
-	"broker/metadata":           {},
-	"broker/internal/purgatory": {},
-	"broker/controller":         {"broker/metadata"},
-	"broker/replica":            {"log", "log/batch", "log/vfs", "broker/metadata", "broker/wire", "broker/internal/purgatory"},
+	"broker/wire":                  {"log/batch"},
+	"broker/metadata":              {},
+	"broker/internal/purgatory":    {},
+	"broker/internal/fetchsession": {},
+	"broker/controller":            {"broker/metadata"},
+	"broker/replica":               {"log", "log/batch", "log/vfs", "broker/metadata", "broker/wire", "broker/internal/purgatory"},
 	// broker/group encodes __consumer_offsets records as v2 batches and
 	// reads them back on load; log/batch is a pure format package (no I/O),
 	// so this edge does not let the coordinator reach storage.
