@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,9 +160,77 @@ func TestFetchSessionErrors(t *testing.T) {
 // record arrives once, in order per partition.
 func TestFetchSessionWithKgo(t *testing.T) {
 	s := startServer(t)
-	createTopicRaw(t, dialRaw(t, s), "kgs", 6, nil)
-	cons := newClient(t, s, kgo.ConsumeTopics("kgs"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(time.Second))
-	prod := newClient(t, s, kgo.DefaultProduceTopic("kgs"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	consumeWhileProducing(t, s, "kgs", nil)
+	if got := gaugeValue(t, s, "weir_fetch_sessions", ""); got < 1 {
+		t.Fatalf("weir_fetch_sessions = %v: kgo did not open a session", got)
+	}
+}
+
+// TestFetchSessionEvictedUnderKgo evicts kgo's session again and again
+// while its connection stays up (one slot; another connection's full
+// fetches take it once kgo's session has been idle a millisecond). kgo is
+// answered FETCH_SESSION_ID_NOT_FOUND, starts a new session from where it
+// was, and still gets every record once, in order.
+func TestFetchSessionEvictedUnderKgo(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.FetchSessionSlots, c.FetchSessionEvictAfter = 1, time.Millisecond })
+	evictor := dialRaw(t, s)
+	_ = evictor.nc.SetDeadline(time.Time{})
+	createTopicRaw(t, evictor, "kge", 6, nil)
+	stop := make(chan struct{})
+	evicted := make(chan struct{})
+	go func() {
+		defer close(evicted)
+		for corr := int32(0); ; corr++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond): // pacing, not a wait for an event
+			}
+			req := fetchRequest(12, 0, 1, 1<<20, fetchPart{"kge", 0, 0, 1})
+			req.SessionEpoch = 0
+			if _, err := evictor.nc.Write(kmsg.NewRequestFormatter().AppendRequest(nil, req, corr)); err != nil {
+				return
+			}
+			if _, _, err := evictor.recv(); err != nil {
+				return
+			}
+		}
+	}()
+	notFound := &sessionLog{}
+	consumeWhileProducing(t, s, "kge", notFound)
+	close(stop)
+	<-evicted
+	if notFound.count.Load() == 0 {
+		t.Fatal("kgo never logged FETCH_SESSION_ID_NOT_FOUND: its session was not evicted")
+	}
+}
+
+// sessionLog is a kgo logger that counts kgo's reports of a session the
+// broker no longer knows.
+type sessionLog struct{ count atomic.Int64 }
+
+func (l *sessionLog) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+func (l *sessionLog) Log(_ kgo.LogLevel, msg string, _ ...any) {
+	if strings.Contains(msg, "SessionIDNotFound") {
+		l.count.Add(1)
+	}
+}
+
+// consumeWhileProducing creates topic with six partitions, produces 3,000
+// records round-robin in bursts and consumes them with one kgo client
+// (with logger, if not nil) as they arrive: each must arrive once, in
+// order per partition.
+func consumeWhileProducing(t *testing.T, s *Server, topic string, logger kgo.Logger) {
+	t.Helper()
+	if _, ok := s.replicas().Partition(topic, 0); !ok {
+		createTopicRaw(t, dialRaw(t, s), topic, 6, nil)
+	}
+	opts := []kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond)}
+	if logger != nil {
+		opts = append(opts, kgo.WithLogger(logger))
+	}
+	cons := newClient(t, s, opts...)
+	prod := newClient(t, s, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const n = 3000
@@ -187,8 +257,5 @@ func TestFetchSessionWithKgo(t *testing.T) {
 			next[r.Partition]++
 			seen[string(r.Value)] = true
 		})
-	}
-	if got := gaugeValue(t, s, "weir_fetch_sessions", ""); got < 1 {
-		t.Fatalf("weir_fetch_sessions = %v: kgo did not open a session", got)
 	}
 }

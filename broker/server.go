@@ -78,9 +78,13 @@ type Config struct {
 	// FetchSessionSlots bounds the incremental fetch sessions (KIP-227) the
 	// broker keeps (max.incremental.fetch.session.cache.slots); 0 declines
 	// every session, and fetches are then served whole. A full cache gives
-	// a slot to a new session only once a session has been idle for two
-	// minutes (min.incremental.fetch.session.eviction.ms).
+	// a slot to a new session only once a session has been idle for
+	// FetchSessionEvictAfter.
 	FetchSessionSlots int
+	// FetchSessionEvictAfter is how long a session must have been idle
+	// before a full cache gives its slot to a new one
+	// (min.incremental.fetch.session.eviction.ms; two minutes).
+	FetchSessionEvictAfter time.Duration
 	// IdleTimeout closes idle connections (connections.max.idle.ms).
 	IdleTimeout time.Duration
 	// ShutdownTimeout bounds how long Close waits for in-flight requests.
@@ -110,22 +114,23 @@ const DefaultMaxConnections = 20000
 // 127.0.0.1:9092, auto-create on, one partition per topic, 100 MiB requests.
 func DefaultConfig() Config {
 	return Config{
-		NodeID:               1,
-		DataDir:              "weir-data",
-		Listen:               "127.0.0.1:9092",
-		AutoCreateTopics:     true,
-		DefaultPartitions:    1,
-		MaxTopicPartitions:   10000,
-		Fsync:                "never",
-		FsyncInterval:        time.Second,
-		PageCacheWindow:      DefaultPageCacheWindow,
-		MaxRequestBytes:      wire.DefaultMaxRequestBytes,
-		MaxInFlightBytes:     512 << 20,
-		MaxConnInFlightBytes: wire.DefaultMaxRequestBytes,
-		MaxConnections:       DefaultMaxConnections,
-		FetchSessionSlots:    fetchsession.DefaultSlots,
-		IdleTimeout:          10 * time.Minute,
-		ShutdownTimeout:      10 * time.Second,
+		NodeID:                 1,
+		DataDir:                "weir-data",
+		Listen:                 "127.0.0.1:9092",
+		AutoCreateTopics:       true,
+		DefaultPartitions:      1,
+		MaxTopicPartitions:     10000,
+		Fsync:                  "never",
+		FsyncInterval:          time.Second,
+		PageCacheWindow:        DefaultPageCacheWindow,
+		MaxRequestBytes:        wire.DefaultMaxRequestBytes,
+		MaxInFlightBytes:       512 << 20,
+		MaxConnInFlightBytes:   wire.DefaultMaxRequestBytes,
+		MaxConnections:         DefaultMaxConnections,
+		FetchSessionSlots:      fetchsession.DefaultSlots,
+		FetchSessionEvictAfter: fetchsession.DefaultEvictAfter,
+		IdleTimeout:            10 * time.Minute,
+		ShutdownTimeout:        10 * time.Second,
 	}
 }
 
@@ -156,6 +161,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: max connections %d is below 1", c.MaxConnections)
 	case c.FetchSessionSlots < 0:
 		return fmt.Errorf("broker: fetch session slots %d is negative", c.FetchSessionSlots)
+	case c.FetchSessionEvictAfter < 0:
+		return fmt.Errorf("broker: fetch session eviction time %v is negative", c.FetchSessionEvictAfter)
 	}
 	if c.Advertise != "" {
 		if _, _, err := splitHostPort(c.Advertise); err != nil {
@@ -229,7 +236,7 @@ func New(cfg Config) (*Server, error) {
 		apis:          apiTable(),
 		shared:        wire.NewBudget(cfg.MaxInFlightBytes),
 		connSlots:     make(chan struct{}, cfg.MaxConnections),
-		fetchSessions: fetchsession.NewCache(cfg.FetchSessionSlots, fetchsession.DefaultMaxPartitions, fetchsession.DefaultEvictAfter),
+		fetchSessions: fetchsession.NewCache(cfg.FetchSessionSlots, fetchsession.DefaultMaxPartitions, cfg.FetchSessionEvictAfter),
 		ctx:           ctx,
 		cancel:        cancel,
 		conns:         make(map[*wire.Conn]struct{}),
