@@ -235,7 +235,7 @@ func (x *Context) Finish(found []Found, now time.Time) (sessionID int32, include
 		}
 		return s.id, include
 	}
-	served := make(map[*entry]bool)
+	var served map[*entry]bool // partitions that returned records
 	for i, p := range x.parts {
 		e, ok := s.parts[p.Key]
 		if !ok {
@@ -243,6 +243,9 @@ func (x *Context) Finish(found []Found, now time.Time) (sessionID int32, include
 		}
 		include[i] = e.update(found[i])
 		if found[i].Records {
+			if served == nil {
+				served = make(map[*entry]bool)
+			}
 			served[e] = true
 		}
 	}
