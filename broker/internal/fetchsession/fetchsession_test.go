@@ -301,3 +301,31 @@ func TestPartitionBound(t *testing.T) {
 		t.Fatalf("%d sessions holding %d partitions after closing all", c.Len(), c.parts)
 	}
 }
+
+// BenchmarkIncremental is one incremental fetch of a 600-partition session
+// in which two partitions moved and one returned records.
+func BenchmarkIncremental(b *testing.B) {
+	c := NewCache(10, DefaultMaxPartitions, DefaultEvictAfter)
+	const n = 600
+	parts := make([]Part, n)
+	fs := make([]Found, n)
+	for i := range parts {
+		parts[i] = part("t", int32(i), 0)
+		fs[i] = found(10)
+	}
+	x, _ := c.Begin(0, InitialEpoch, parts, nil, t0)
+	id, _ := x.Finish(fs, t0)
+	moved := []Part{part("t", 7, 10), part("t", 300, 10)}
+	b.ReportAllocs()
+	epoch := int32(1)
+	for b.Loop() {
+		x, err := c.Begin(id, epoch, moved, nil, t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fs[42].Records = true
+		fs[42].HighWatermark++
+		x.Finish(fs, t0)
+		epoch = nextEpoch(epoch)
+	}
+}
