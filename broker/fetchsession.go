@@ -9,11 +9,15 @@ import (
 	"github.com/weir-broker/weir/broker/internal/fetchsession"
 )
 
-// beginSession applies a Fetch request's session fields (v7+, KIP-227).
-// For an incremental fetch it replaces o.req with a request for every
+// beginSession applies a Fetch request's session fields (v7+, KIP-227),
+// leaving o.session nil for a fetch that neither has nor wants a session
+// (sarama, kafka-go, librdkafka). For an incremental fetch it replaces o.req with a request for every
 // partition of the session, as the session now stands.
 func (o *fetchOp) beginSession() error {
 	req := o.req
+	if req.SessionEpoch == fetchsession.FinalEpoch && req.SessionID == 0 {
+		return nil // no session to close or open: served as before v7
+	}
 	var parts []fetchsession.Part
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {

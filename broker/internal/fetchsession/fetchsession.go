@@ -211,17 +211,17 @@ func (x *Context) Parts() []Part { return x.parts }
 // been told. Call it once, for the answer that is sent.
 func (x *Context) Finish(found []Found, now time.Time) (sessionID int32, include []bool) {
 	include = make([]bool, len(x.parts))
+	all := func() []bool {
+		for i := range include {
+			include[i] = true
+		}
+		return include
+	}
 	switch x.kind {
 	case sessionless:
-		for i := range include {
-			include[i] = true
-		}
-		return 0, include
+		return 0, all()
 	case full:
-		for i := range include {
-			include[i] = true
-		}
-		return x.c.open(x.parts, found, now), include
+		return x.c.open(x.parts, found, now), all()
 	}
 	c := x.c
 	c.mu.Lock()
@@ -230,10 +230,7 @@ func (x *Context) Finish(found []Found, now time.Time) (sessionID int32, include
 	if c.sessions[s.id] != s {
 		// Closed or evicted while this fetch waited: the next request
 		// learns that. This answer is still whole.
-		for i := range include {
-			include[i] = true
-		}
-		return s.id, include
+		return s.id, all()
 	}
 	var served map[*entry]bool // partitions that returned records
 	for i, p := range x.parts {
