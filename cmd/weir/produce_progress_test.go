@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/weir-broker/weir/cmd/weir/weirtest"
+
+	"github.com/weir-broker/weir/internal/syncbuf"
 )
 
 // TestProduceFileProgressBar runs the real `weir produce TOPIC -f FILE`
@@ -50,7 +52,7 @@ func TestProduceFileProgressBar(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer master.Close()
-	term := &lockedBuffer{}
+	term := &syncbuf.Buffer{}
 	copied := make(chan struct{})
 	go func() {
 		io.Copy(term, master) // ends (EIO) once no process has the slave open

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weir-broker/weir/cmd/weir/weirtest"
+
+	"github.com/weir-broker/weir/internal/syncbuf"
 )
 
 // serveProcess is a `weir serve` the test runs itself on 127.0.0.1, so that
@@ -42,28 +42,8 @@ type serveProcess struct {
 
 	cmd    *exec.Cmd
 	done   chan struct{} // closed when Wait returned
-	stdout *lockedBuffer
-	stderr *lockedBuffer
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and concurrent
-// readers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write implements io.Writer.
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	stdout *syncbuf.Buffer
+	stderr *syncbuf.Buffer
 }
 
 // startServe runs `weir serve` on a temporary data directory and free
@@ -109,7 +89,7 @@ func (p *serveProcess) start() {
 	args := append([]string{"serve", "--data-dir", p.dataDir, "--listen", p.addr, "--http-listen", p.httpAddr}, p.args...)
 	p.cmd = exec.Command(p.bin, args...)
 	p.cmd.SysProcAttr = childProcAttr()
-	p.stdout, p.stderr = &lockedBuffer{}, &lockedBuffer{}
+	p.stdout, p.stderr = &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)

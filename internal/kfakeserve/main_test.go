@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -14,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
+
+	"github.com/weir-broker/weir/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -47,33 +48,13 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chan struct{}, 1)} }
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.String()
-}
-
 var listenRE = regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`)
 
 // startServer runs serve in the background and returns its address.
 func startServer(t *testing.T, serve func(ctx context.Context, out io.Writer) error) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := newSyncBuffer()
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, out) }()
 	t.Cleanup(func() {

@@ -14,7 +14,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +31,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/weir-broker/weir/internal/syncbuf"
 )
 
 // Server is a running PostgreSQL server. It is safe for concurrent use.
@@ -39,7 +40,7 @@ type Server struct {
 	admin string // connection string of the maintenance database
 	cmd   *exec.Cmd
 	dir   string
-	out   *lockedBuffer
+	out   *syncbuf.Buffer
 	done  chan struct{}
 	seq   atomic.Int64
 }
@@ -115,7 +116,7 @@ func New() (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	s := &Server{dir: dir, out: &lockedBuffer{}, done: make(chan struct{})}
+	s := &Server{dir: dir, out: &syncbuf.Buffer{Max: 1 << 20}, done: make(chan struct{})}
 	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
 		"-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
@@ -243,25 +244,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// lockedBuffer collects the server's output for error messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
