@@ -5,7 +5,10 @@
 # franz-go client (weir bench; acks=all, idempotent, 6 partitions) against
 # Weir (weir serve, data on disk), kfake with its on-disk data directory, and
 # the ack-only no-op server, one after another (the order rotates from round
-# to round), each on a fresh data directory removed after its run. Prints one line per run and the median of
+# to round), each on a fresh data directory removed after its run. Produce
+# runs also drive the store floor (kfakeserve -noop -store: the no-op server
+# doing only the reads, CRC checks, writes and page cache window that any
+# storing broker must), which shows what storing itself costs here. Prints one line per run and the median of
 # the per-round ratios. Every server is stopped on exit.
 #
 #   scripts/bench-compare.sh produce SIZE [ROUNDS] [DURATION]
@@ -18,7 +21,7 @@ set -euo pipefail
 mode=${1:?usage: bench-compare.sh produce|consume|e2e ...}
 shift
 case $mode in
-produce) size=${1:?size}; rounds=${2:-3}; arg=${3:-3s}; systems="weir kfake noop" ;;
+produce) size=${1:?size}; rounds=${2:-3}; arg=${3:-3s}; systems="weir kfake noop store" ;;
 consume) size=${1:?size}; rounds=${2:-3}; arg=${3:-2000000}; systems="weir kfake" ;;
 e2e) size=100; rounds=${1:-3}; arg=${2:-10s}; systems="weir kfake" ;;
 *) echo "bench-compare.sh: unknown mode $mode (produce, consume or e2e)" >&2; exit 2 ;;
@@ -40,6 +43,7 @@ start() { # system port datadir
 	weir) "$work/weir" serve --data-dir "$3" --listen "127.0.0.1:$2" --http-listen "" >"$work/server.log" 2>&1 & ;;
 	kfake) "$work/kfakeserve" -port "$2" -data-dir "$3" -partitions 6 >"$work/server.log" 2>&1 & ;;
 	noop) "$work/kfakeserve" -noop -port "$2" -partitions 6 >"$work/server.log" 2>&1 & ;;
+	store) "$work/kfakeserve" -noop -store "$3" -port "$2" -partitions 6 >"$work/server.log" 2>&1 & ;;
 	esac
 	server=$!
 	for _ in $(seq 100); do
@@ -106,8 +110,11 @@ def ratio(a, b):
     rs = [by[a][r] / by[b][r] for r in by[a] if r in by.get(b, {}) and by[b][r]]
     return ", ".join(f"{x:.2f}" for x in rs), statistics.median(rs)
 what = "p99 latency" if sys.argv[2] == "e2e" else "msgs/s"
-for b in ("kfake", "noop"):
+for b in ("kfake", "noop", "store"):
     if b in by:
         per, med = ratio("weir", b)
         print(f"Weir / {b} ({what}) per round: {per}; median {med:.2f}")
+if "store" in by and "noop" in by:
+    per, med = ratio("store", "noop")
+    print(f"store / noop ({what}) per round: {per}; median {med:.2f}")
 PY

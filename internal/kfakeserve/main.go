@@ -3,12 +3,16 @@
 // and the CLI can be compared against a reference broker driven by the same
 // client. With -noop it instead runs an ack-only server that answers produce
 // requests without storing anything: the ceiling a client can reach on this
-// machine.
+// machine. With -noop -store DIR that server stores what it acknowledges,
+// doing only the work every storing broker must (read, CRC check, write,
+// page cache window; storefloor.go): the floor under any broker's produce
+// cost, against which Weir's own overhead shows.
 //
 // It is a development and benchmarking tool, not part of the weir binary.
 //
 //	go run ./internal/kfakeserve -port 9093 -partitions 6
 //	go run ./internal/kfakeserve -port 9094 -noop
+//	go run ./internal/kfakeserve -port 9095 -noop -store /tmp/floor
 //
 // To compare brokers, run `weir serve`, kfake and the no-op server side by
 // side and alternate the same `weir bench` run between them, taking the
@@ -51,6 +55,7 @@ type config struct {
 	syncWrites bool
 	autoCreate bool
 	noop       bool
+	storeDir   string
 	seedTopics []string
 }
 
@@ -68,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.syncWrites, "sync", false, "fsync every produced batch (with -data-dir)")
 	fs.BoolVar(&c.autoCreate, "auto-create", true, "create unknown topics on metadata requests")
 	fs.BoolVar(&c.noop, "noop", false, "run the ack-only server instead of kfake")
+	fs.StringVar(&c.storeDir, "store", "", "with -noop: store what is acknowledged in this directory, doing only the work any storing broker must (the store floor)")
 	fs.Func("topic", "seed a topic at start (repeatable)", func(s string) error {
 		c.seedTopics = append(c.seedTopics, s)
 		return nil
@@ -77,6 +83,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if c.storeDir != "" && !c.noop {
+		return c, fmt.Errorf("%w: -store needs -noop", errUsage)
 	}
 	if c.brokers < 1 || c.partitions < 1 || c.port < 0 || c.port > 65535 {
 		return c, fmt.Errorf("%w: -brokers and -partitions must be >= 1 and -port in 0..65535", errUsage)

@@ -30,6 +30,8 @@ func TestParseFlags(t *testing.T) {
 		{"defaults", nil, true},
 		{"noop", []string{"-noop", "-port", "0", "-partitions", "6"}, true},
 		{"seeded", []string{"-topic", "a", "-topic", "b"}, true},
+		{"store floor", []string{"-noop", "-store", "dir"}, true},
+		{"store without noop", []string{"-store", "dir"}, false},
 		{"bad partitions", []string{"-partitions", "0"}, false},
 		{"bad port", []string{"-port", "70000"}, false},
 		{"unknown flag", []string{"-nope"}, false},

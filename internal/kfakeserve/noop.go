@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/weir-broker/weir/log/batch"
 )
 
 // maxRequestSize bounds one request frame of the no-op server.
@@ -33,13 +34,15 @@ var noopVersions = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 22, MinVersion: 0, MaxVersion: 4}, // InitProducerId
 }
 
-// noopServer acknowledges every produce without storing it. It keeps only a
-// log end offset per partition so acknowledged offsets look plausible.
-// Safe for concurrent use: mu guards leo and nextPID.
+// noopServer acknowledges every produce without storing it, or, with a
+// store floor, after storing it (storefloor.go). It keeps a log end offset
+// per partition so acknowledged offsets look plausible. Safe for concurrent
+// use: mu guards leo and nextPID.
 type noopServer struct {
 	port       int32
 	partitions int32
 	logger     *slog.Logger
+	store      *storeFloor // nil: store nothing
 
 	mu      sync.Mutex
 	leo     map[string][]int64
@@ -56,6 +59,13 @@ func serveNoop(ctx context.Context, c config, stdout io.Writer, logger *slog.Log
 		partitions: int32(c.partitions),
 		logger:     logger,
 		leo:        make(map[string][]int64),
+	}
+	if c.storeDir != "" {
+		if s.store, err = newStoreFloor(c.storeDir); err != nil {
+			ln.Close()
+			return err
+		}
+		defer s.store.close()
 	}
 	fmt.Fprintln(stdout, "noop listening on", ln.Addr())
 	var wg sync.WaitGroup
@@ -100,6 +110,7 @@ func (s *noopServer) serveConn(cn net.Conn) error {
 	w := bufio.NewWriterSize(cn, 64<<10)
 	var size [4]byte
 	var buf, out []byte
+	var sums batch.BlockSums
 	for {
 		if _, err := io.ReadFull(r, size[:]); err != nil {
 			return err
@@ -112,11 +123,11 @@ func (s *noopServer) serveConn(cn net.Conn) error {
 			buf = make([]byte, n)
 		}
 		buf = buf[:n]
-		if _, err := io.ReadFull(r, buf); err != nil {
+		if err := s.readFrame(r, buf, &sums); err != nil {
 			return err
 		}
 		var err error
-		out, err = s.handle(buf, out[:0])
+		out, err = s.handle(buf, out[:0], &sums)
 		if err != nil {
 			return err
 		}
@@ -134,9 +145,32 @@ func (s *noopServer) serveConn(cn net.Conn) error {
 	}
 }
 
+// readFrame fills buf from r. With a store floor, a large frame is read in
+// pieces, each summed into sums as it arrives; otherwise sums describes
+// nothing.
+func (s *noopServer) readFrame(r io.Reader, buf []byte, sums *batch.BlockSums) error {
+	if s.store == nil || len(buf) < floorPieceMin {
+		sums.Reset(nil)
+		_, err := io.ReadFull(r, buf)
+		return err
+	}
+	sums.Reset(buf)
+	for got := 0; got < len(buf); {
+		end := min(got+floorPiece, len(buf))
+		if _, err := io.ReadFull(r, buf[got:end]); err != nil {
+			sums.Reset(nil)
+			return err
+		}
+		got = end
+		sums.Filled(got)
+	}
+	return nil
+}
+
 // handle decodes one request and appends the framed response to out; a nil
-// result means no response is sent.
-func (s *noopServer) handle(frame, out []byte) ([]byte, error) {
+// result means no response is sent. sums describes frame's block sums, if
+// any.
+func (s *noopServer) handle(frame, out []byte, sums *batch.BlockSums) ([]byte, error) {
 	rd := kbin.Reader{Src: frame}
 	key, version, corr := rd.Int16(), rd.Int16(), rd.Int32()
 	rd.NullableString() // client id, never compact
@@ -180,7 +214,7 @@ func (s *noopServer) handle(frame, out []byte) ([]byte, error) {
 		s.mu.Unlock()
 		resp = ir
 	case *kmsg.ProduceRequest:
-		pr := s.produce(r)
+		pr := s.produce(r, sums)
 		if r.Acks == 0 {
 			return nil, nil
 		}
@@ -279,7 +313,7 @@ func (s *noopServer) createTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTopic
 
 // produce acknowledges every partition, advancing its log end offset by the
 // record count of each batch header (lastOffsetDelta + 1).
-func (s *noopServer) produce(r *kmsg.ProduceRequest) *kmsg.ProduceResponse {
+func (s *noopServer) produce(r *kmsg.ProduceRequest, sums *batch.BlockSums) *kmsg.ProduceResponse {
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -292,6 +326,11 @@ func (s *noopServer) produce(r *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 			rp.Partition = p.Partition
 			if p.Partition < 0 || int(p.Partition) >= len(leo) {
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else if err := s.storeRecords(t.Topic, p.Partition, p.Records, sums); err != nil {
+				rp.ErrorCode = kerr.KafkaStorageError.Code
+				if ke, ok := errors.AsType[*kerr.Error](err); ok {
+					rp.ErrorCode = ke.Code
+				}
 			} else {
 				rp.BaseOffset = leo[p.Partition]
 				leo[p.Partition] += countRecords(p.Records)
@@ -301,6 +340,15 @@ func (s *noopServer) produce(r *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp
+}
+
+// storeRecords stores a produce partition's records when the server has a
+// store floor.
+func (s *noopServer) storeRecords(topic string, partition int32, records []byte, sums *batch.BlockSums) error {
+	if s.store == nil {
+		return nil
+	}
+	return s.store.store(topic, partition, records, sums)
 }
 
 // countRecords sums lastOffsetDelta+1 over the v2 batch headers in b.
