@@ -104,6 +104,10 @@ type Config struct {
 // page cache does not grow with everything ever written.
 const DefaultPageCacheWindow = 32 << 20
 
+// DefaultFetchSessionSlots is the default Config.FetchSessionSlots, Kafka's
+// default max.incremental.fetch.session.cache.slots.
+const DefaultFetchSessionSlots = fetchsession.DefaultSlots
+
 // DefaultMaxConnections is the default Config.MaxConnections. Kafka's
 // default is unlimited; a bound keeps the memory of idle connections
 // bounded too (about 12 KiB of heap and stacks each, measured with 1,000
@@ -127,7 +131,7 @@ func DefaultConfig() Config {
 		MaxInFlightBytes:       512 << 20,
 		MaxConnInFlightBytes:   wire.DefaultMaxRequestBytes,
 		MaxConnections:         DefaultMaxConnections,
-		FetchSessionSlots:      fetchsession.DefaultSlots,
+		FetchSessionSlots:      DefaultFetchSessionSlots,
 		FetchSessionEvictAfter: fetchsession.DefaultEvictAfter,
 		IdleTimeout:            10 * time.Minute,
 		ShutdownTimeout:        10 * time.Second,

@@ -44,6 +44,7 @@ type serveFlags struct {
 	pageCacheWindow   int64
 	maxRequestBytes   int32
 	maxConnections    int
+	fetchSessionSlots int
 	shutdownTimeout   time.Duration
 }
 
@@ -99,6 +100,7 @@ finish, flushes and closes every partition, and exits 0.`,
 	fl.Int64Var(&f.pageCacheWindow, "page-cache-window", broker.DefaultPageCacheWindow, "bytes of each partition's newest data kept in the page cache; older data is written back and dropped, and read past the cache (0: leave the cache to the kernel)")
 	fl.Int32Var(&f.maxRequestBytes, "max-request-bytes", 100<<20, "largest request accepted (socket.request.max.bytes)")
 	fl.IntVar(&f.maxConnections, "max-connections", broker.DefaultMaxConnections, "open client connections at most; at the limit new ones wait to be accepted (max.connections)")
+	fl.IntVar(&f.fetchSessionSlots, "fetch-session-slots", broker.DefaultFetchSessionSlots, "incremental fetch sessions (KIP-227) kept at once; 0 declines them and consumers fetch without (max.incremental.fetch.session.cache.slots)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for in-flight requests")
 	return cmd
 }
@@ -182,6 +184,7 @@ func (f serveFlags) brokerConfig(logger *slog.Logger) (broker.Config, error) {
 	cfg.PageCacheWindow = f.pageCacheWindow
 	cfg.MaxRequestBytes = f.maxRequestBytes
 	cfg.MaxConnections = f.maxConnections
+	cfg.FetchSessionSlots = f.fetchSessionSlots
 	cfg.ShutdownTimeout = f.shutdownTimeout
 	cfg.Logger = logger
 	return cfg, cfg.Validate()

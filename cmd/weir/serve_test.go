@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/weir-broker/weir/broker"
 	"github.com/weir-broker/weir/cmd/weir/weirtest"
 )
 
@@ -32,7 +34,7 @@ func TestServeSettingsPrecedence(t *testing.T) {
 		want    map[string]string
 		wantErr string
 	}{
-		{"defaults", nil, nil, map[string]string{"listen": "127.0.0.1:9092", "node-id": "1", "data-dir": "./weir-data", "http-listen": "127.0.0.1:9644", "auto-create-topics": "true", "default-partitions": "1", "fsync": "never", "page-cache-window": "33554432", "max-request-bytes": "104857600", "max-connections": "20000"}, ""},
+		{"defaults", nil, nil, map[string]string{"listen": "127.0.0.1:9092", "node-id": "1", "data-dir": "./weir-data", "http-listen": "127.0.0.1:9644", "auto-create-topics": "true", "default-partitions": "1", "fsync": "never", "page-cache-window": "33554432", "max-request-bytes": "104857600", "max-connections": "20000", "fetch-session-slots": "1000"}, ""},
 		{"file over defaults", []string{"--config", file}, nil, map[string]string{"listen": "127.0.0.1:1111", "node-id": "7", "auto-create-topics": "false"}, ""},
 		{"env over file", []string{"--config", file}, map[string]string{"WEIR_LISTEN": "127.0.0.1:2222"}, map[string]string{"listen": "127.0.0.1:2222", "node-id": "7"}, ""},
 		{"flag over env", []string{"--config", file, "--listen", "127.0.0.1:4444"}, map[string]string{"WEIR_LISTEN": "127.0.0.1:2222"}, map[string]string{"listen": "127.0.0.1:4444"}, ""},
@@ -88,6 +90,7 @@ func TestServeBadSettingsExit2(t *testing.T) {
 		{"serve", "--default-partitions", "0"},
 		{"serve", "--page-cache-window", "-1"},
 		{"serve", "--page-cache-window", "32MiB"},
+		{"serve", "--fetch-session-slots", "-1"},
 		{"serve", "--node-id", "x"},
 		{"serve", "--advertise", "no-port"},
 		{"serve", "extra-arg"},
@@ -166,5 +169,20 @@ func TestServeProcess(t *testing.T) {
 	r := cli(t, b, "", "topic", "list")
 	if r.code != 0 || !strings.Contains(r.stdout, "kept") {
 		t.Fatalf("after restart: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestServeFetchSessionSlotsReachBroker(t *testing.T) {
+	for _, slots := range []int{0, 7, broker.DefaultFetchSessionSlots} {
+		f := serveFlags{dataDir: t.TempDir(), listen: "127.0.0.1:0", defaultPartitions: 1, fsync: "never",
+			pageCacheWindow: broker.DefaultPageCacheWindow, maxRequestBytes: 100 << 20,
+			maxConnections: broker.DefaultMaxConnections, fetchSessionSlots: slots, shutdownTimeout: time.Second}
+		cfg, err := f.brokerConfig(slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.FetchSessionSlots != slots {
+			t.Fatalf("--fetch-session-slots %d gave Config.FetchSessionSlots %d", slots, cfg.FetchSessionSlots)
+		}
 	}
 }
