@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sync"
@@ -114,30 +112,18 @@ func (s *storeFloor) store(topic string, partition int32, records []byte, sums *
 }
 
 // checkBatches checks that records is a sequence of whole v2 batches with
-// correct CRCs, taking each CRC from sums where they cover the batch.
+// correct CRCs (batch.ParseSummed, as Weir's append checks them), taking each
+// CRC from sums where they cover the batch.
 func checkBatches(records []byte, sums *batch.BlockSums) error {
 	if len(records) == 0 {
 		return kerr.CorruptMessage
 	}
 	for b := records; len(b) > 0; {
-		if len(b) < batch.HeaderSize {
-			return kerr.CorruptMessage
+		bt, err := batch.ParseSummed(b, sums)
+		if err != nil {
+			return fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
 		}
-		n := batch.LogOverhead + int(int32(binary.BigEndian.Uint32(b[8:])))
-		if n < batch.HeaderSize || n > len(b) || b[16] != 2 {
-			return kerr.CorruptMessage
-		}
-		covered := b[21:n]
-		crc, ok := sums.Checksum(covered)
-		if !ok {
-			crc = crc32.Checksum(covered, castagnoli)
-		}
-		if crc != binary.BigEndian.Uint32(b[17:]) {
-			return kerr.CorruptMessage
-		}
-		b = b[n:]
+		b = b[len(bt):]
 	}
 	return nil
 }
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
