@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -77,6 +79,35 @@ func (p *relayProc) signal(s syscall.Signal) {
 	if p.cmd != nil && p.cmd.Process != nil {
 		_ = p.cmd.Process.Signal(s)
 	}
+}
+
+// stop sends SIGSTOP and waits until every thread of the process has
+// stopped. The kill system call returns once the signal is queued; on a
+// loaded machine the process can run on for milliseconds, long enough to
+// publish rows written after the call and stop before deleting them, so
+// that the next leader publishes them again (at-least-once, as designed).
+func (p *relayProc) stop() {
+	p.t.Helper()
+	p.signal(syscall.SIGSTOP)
+	dir := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
+	waitFor(p.t, 10*time.Second, "the relay to stop", func() (bool, error) {
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			return false, err
+		}
+		for _, task := range tasks {
+			stat, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+			if err != nil {
+				return false, nil // the thread exited meanwhile: look again
+			}
+			// pid (comm) state ...: comm may hold spaces and parentheses.
+			rest := stat[bytes.LastIndexByte(stat, ')')+1:]
+			if f := bytes.Fields(rest); len(f) == 0 || (f[0][0] != 'T' && f[0][0] != 't') {
+				return false, nil
+			}
+		}
+		return len(tasks) > 0, nil
+	})
 }
 
 // kill sends SIGKILL and waits for the process to exit.
@@ -151,7 +182,7 @@ func TestSIGSTOPLeaderFailover(t *testing.T) {
 	write(0, 10)
 	waitFor(t, 10*time.Second, "leader publishes", pending(e))
 
-	procs[old].signal(syscall.SIGSTOP)
+	procs[old].stop()
 	stopped := time.Now()
 	write(10, 20)
 	waitFor(t, 10*time.Second, "another relay publishes", pending(e))

@@ -280,7 +280,7 @@ func TestExactlyOnceZombieRelay(t *testing.T) {
 	}
 	write(0, 10)
 	waitFor(t, 10*time.Second, "leader publishes", pending(e))
-	procs[old].signal(syscall.SIGSTOP)
+	procs[old].stop()
 	stopped := time.Now()
 	write(10, 20)
 	waitFor(t, 15*time.Second, "another relay publishes", pending(e))
