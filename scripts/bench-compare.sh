@@ -9,7 +9,10 @@
 # runs also drive the store floor (kfakeserve -noop -store: the no-op server
 # doing only the reads, CRC checks, writes and page cache window that any
 # storing broker must), which shows what storing itself costs here. Prints one line per run and the median of
-# the per-round ratios. Every server is stopped on exit.
+# the per-round ratios, and the CPU each server used (from /proc, Linux
+# only): on this shared 2-core machine a ratio of throughputs is mostly a
+# ratio of CPU spent per message. The first line names the host's CPU, as the
+# ratios move with it. Every server is stopped on exit.
 #
 #   scripts/bench-compare.sh produce SIZE [ROUNDS] [DURATION]
 #   scripts/bench-compare.sh consume SIZE [ROUNDS] [COUNT]
@@ -55,22 +58,35 @@ start() { # system port datadir
 	exit 1
 }
 
+# server_cpu prints the CPU seconds (user + system) the server has used so
+# far, or - where /proc has no such figure.
+server_cpu() {
+	if [ -r "/proc/$server/stat" ]; then
+		awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$server/stat"
+	else
+		echo -
+	fi
+}
+
 stop() {
 	kill "$server" 2>/dev/null || true
 	wait "$server" 2>/dev/null || true
 	server=""
 }
 
-# metric prints the figure compared: msgs/s, or p99 latency in ms for e2e.
+# metric prints the figure compared (msgs/s, or p99 latency in ms for e2e)
+# and the records the run counted.
 metric() {
 	python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-print(d["latency_ms"]["p99"] if sys.argv[1] == "e2e" else round(d["msgs_per_sec"]))' "$mode"
+print(d["latency_ms"]["p99"] if sys.argv[1] == "e2e" else round(d["msgs_per_sec"]), d["records"])' "$mode"
 }
 
 results="$work/results"
 : >"$results"
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
+echo "host: ${cpu_model:-unknown CPU}, $(getconf _NPROCESSORS_ONLN) cores, $(uname -sr)"
 port=19190
 read -ra order <<<"$systems"
 for round in $(seq "$rounds"); do
@@ -91,11 +107,12 @@ for round in $(seq "$rounds"); do
 			out=$("$work/weir" bench consume "${b[@]}" -n "$arg" 2>/dev/null) ;;
 		e2e) out=$("$work/weir" bench e2e "${b[@]}" --rate 10000 -n 0 -d "$arg" 2>/dev/null) ;;
 		esac
+		cpu=$(server_cpu)
 		stop
 		rm -rf "$data"
-		value=$(echo "$out" | metric)
-		echo "round $round  $sys  $value"
-		echo "$round $sys $value" >>"$results"
+		read -r value records <<<"$(echo "$out" | metric)"
+		echo "round $round  $sys  $value  (server CPU $cpu s)"
+		echo "$round $sys $value $cpu $records" >>"$results"
 		port=$((19190 + (port - 19189) % 3))
 	done
 done
@@ -103,9 +120,11 @@ done
 python3 - "$results" "$mode" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-by = {}
-for r, s, v in rows:
+by, cpu = {}, {}
+for r, s, v, c, n in rows:
     by.setdefault(s, {})[r] = float(v)
+    if c != "-":
+        cpu.setdefault(s, []).append((float(c), int(n)))
 def ratio(a, b):
     rs = [by[a][r] / by[b][r] for r in by[a] if r in by.get(b, {}) and by[b][r]]
     return ", ".join(f"{x:.2f}" for x in rs), statistics.median(rs)
@@ -117,4 +136,12 @@ for b in ("kfake", "noop", "store"):
 if "store" in by and "noop" in by:
     per, med = ratio("store", "noop")
     print(f"store / noop ({what}) per round: {per}; median {med:.2f}")
+for s, runs in cpu.items():
+    line = f"{s} server CPU per run: median {statistics.median(c for c, _ in runs):.2f} s"
+    if sys.argv[2] == "produce":
+        # The whole server run (start, topic creation) over the records
+        # sent: within a percent of the produce path's own cost.
+        per_msg = [c / n * 1e6 for c, n in runs if n]
+        line += f", {statistics.median(per_msg):.2f} us per message"
+    print(line)
 PY
